@@ -1,0 +1,1 @@
+//! earmark-audio (work in progress).

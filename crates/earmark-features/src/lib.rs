@@ -1,0 +1,1 @@
+//! earmark-features (work in progress).
