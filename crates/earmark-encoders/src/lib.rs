@@ -1,0 +1,1 @@
+//! earmark-encoders (work in progress).
