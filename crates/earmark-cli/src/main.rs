@@ -1,1 +1,41 @@
-fn main() {}
+//! `earmark`: timing-aware audio event detection from the command line.
+//!
+//! Arguments are parsed here (clap) and handed to one module per subcommand; library errors become
+//! `anyhow` errors only at this boundary. Exit codes: 0 success, 1 some inputs failed (the others
+//! were still processed), 2 usage or setup errors.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "earmark", version, about = "Find short audio events, with their start and end, in long recordings.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Describe audio files: format, codec, channels, rate, duration (or the error, per file).
+    Info(commands::info::InfoArgs),
+    /// Compute log-mel, Kaldi fbank or Kaldi MFCC features of one file into a float32 .npy.
+    Features(commands::features::FeaturesArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => commands::info::run(args),
+        Command::Features(args) => commands::features::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
