@@ -1,0 +1,229 @@
+//! The `earmark` binary end to end: real files in, the contract's outputs and exit codes out.
+
+use earmark_testkit::{assert_abs_close, fixture, read_json, read_npy_f32};
+use ndarray::Array2;
+use ndarray_npy::ReadNpyExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn earmark(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .args(args)
+        .output()
+        .expect("run earmark")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A canonical WAV header + data, with `data_len_claim` written as the data chunk size.
+fn wav_bytes(tag: u16, channels: u16, rate: u32, bits: u16, data: &[u8], data_len_claim: u32) -> Vec<u8> {
+    let block = channels as u32 * bits as u32 / 8;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&tag.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * block).to_le_bytes());
+    v.extend_from_slice(&(block as u16).to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len_claim.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+fn pcm16(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| (((i as f32 * 0.05).sin() * 8000.0) as i16).to_le_bytes())
+        .collect()
+}
+
+struct BadFiles {
+    _dir: tempfile::TempDir,
+    files: Vec<(PathBuf, &'static str)>,
+}
+
+/// One file of each kind of bad input, with a word its error line must contain.
+fn bad_files() -> BadFiles {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let mut files = Vec::new();
+    let mut put = |name: &str, bytes: Vec<u8>, word: &'static str| {
+        std::fs::write(p(name), bytes).unwrap();
+        files.push((p(name), word));
+    };
+    put("notes.wav", b"this is a text file, not audio\n".repeat(20), "");
+    put("empty.wav", Vec::new(), "empty");
+    let data = pcm16(4000);
+    put("truncated.wav", wav_bytes(1, 1, 16000, 16, &data, 16000 * 2), "truncat");
+    put("zero_channels.wav", wav_bytes(1, 0, 16000, 16, &data, data.len() as u32), "channel");
+    put("adpcm.wav", wav_bytes(2, 1, 16000, 4, &data, data.len() as u32), "");
+    let nan: Vec<u8> = (0..1000)
+        .flat_map(|i| (if i == 500 { f32::NAN } else { 0.1f32 }).to_le_bytes())
+        .collect();
+    put("nan.wav", wav_bytes(3, 1, 16000, 32, &nan, nan.len() as u32), "");
+    BadFiles { _dir: dir, files }
+}
+
+#[test]
+fn info_reports_good_files_and_one_line_per_bad_file() {
+    let good = fixture("audio/mono16k_b.wav");
+    let stereo = fixture("audio/stereo44k.wav");
+    let bad = bad_files();
+    let mut args: Vec<String> = vec!["info".into(), good.display().to_string()];
+    args.extend(bad.files.iter().map(|(p, _)| p.display().to_string()));
+    args.push(stereo.display().to_string());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = earmark(&argv);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // The good files are still reported, with their facts.
+    assert!(stdout.contains("mono16k_b.wav") && stdout.contains("16000 Hz") && stdout.contains("52837 frames"), "{stdout}");
+    assert!(stdout.contains("stereo44k.wav") && stdout.contains("2 ch") && stdout.contains("44100 Hz"), "{stdout}");
+    // One error line per bad file, naming it and the cause.
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), bad.files.len(), "{stderr}");
+    for (path, word) in &bad.files {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let line = errors
+            .iter()
+            .find(|l| l.contains(name.as_ref()))
+            .unwrap_or_else(|| panic!("no error line names {name}:\n{stderr}"));
+        assert!(line.to_lowercase().contains(word), "{name}: {line:?} should mention {word:?}");
+        assert!(line.len() > format!("error: {}: ", path.display()).len() + 5, "cause missing: {line}");
+    }
+    assert!(stderr.contains(&format!("{} of {} files failed", bad.files.len(), bad.files.len() + 2)), "{stderr}");
+}
+
+#[test]
+fn info_json_lines() {
+    let out = earmark(&["info", "--json", fixture("audio/mono8k.wav").to_str().unwrap()]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["sample_rate"], 8000);
+    assert_eq!(v["channels"], 1);
+    assert_eq!(v["frames"], 4000);
+}
+
+fn read_npy2(path: &Path) -> Array2<f32> {
+    Array2::<f32>::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+}
+
+#[test]
+fn features_ast_preset_matches_torchaudio_and_writes_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.npy");
+    let r = earmark(&[
+        "features",
+        fixture("audio/mono16k_a.wav").to_str().unwrap(),
+        "--kind",
+        "fbank",
+        "--preset",
+        "ast",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let got = read_npy2(&out);
+    let (want, shape) = read_npy_f32("fbank/2_ast__mono16k_a.npy");
+    assert_eq!(got.shape(), &shape[..]);
+    assert_abs_close("cli fbank ast", got.as_slice().unwrap(), &want, shape[1], 1e-3);
+    let grid: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.grid.json")).unwrap()).unwrap();
+    assert_eq!(grid["sample_rate"], 16000);
+    assert_eq!(grid["hop_samples"], 160);
+    assert_eq!(grid["win_samples"], 400);
+    assert_eq!(grid["offset_samples"], 0);
+}
+
+#[test]
+fn features_opts_use_torchaudio_names_and_override_presets() {
+    // Set 4 of the fixtures, given entirely through --opt.
+    let kw = read_json("fbank/4_nosnip_energy.json");
+    let given = kw["kwargs_given"].as_object().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.npy");
+    let mut args: Vec<String> = vec![
+        "features".into(),
+        fixture("audio/mono16k_b.wav").display().to_string(),
+        "--kind".into(),
+        "fbank".into(),
+        "--preset".into(),
+        "ast".into(),
+        // Undo the preset's values that set 4 leaves at torchaudio's defaults.
+        "--opt".into(),
+        "htk_compat=false".into(),
+        "--opt".into(),
+        "frame_shift=10".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    for (k, v) in given {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        args.push("--opt".into());
+        args.push(format!("{k}={v}"));
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = earmark(&argv);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let (want, shape) = read_npy_f32("fbank/4_nosnip_energy__mono16k_b.npy");
+    let got = read_npy2(&out);
+    assert_eq!(got.shape(), &shape[..]);
+    assert_abs_close("cli fbank set 4", got.as_slice().unwrap(), &want, shape[1], 1e-3);
+}
+
+#[test]
+fn features_unknown_option_lists_valid_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.npy");
+    let r = earmark(&[
+        "features",
+        fixture("audio/mono16k_a.wav").to_str().unwrap(),
+        "--kind",
+        "fbank",
+        "--opt",
+        "num_mel_binz=40",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = text(&r.stderr);
+    assert!(err.contains("num_mel_binz") && err.contains("num_mel_bins") && err.contains("window_type"), "{err}");
+    assert!(!out.exists(), "no output on error");
+
+    let r = earmark(&[
+        "features",
+        fixture("audio/mono16k_a.wav").to_str().unwrap(),
+        "--kind",
+        "fbank",
+        "--opt",
+        "window_type=triangle",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = text(&r.stderr);
+    assert!(err.contains("window_type") && err.contains("triangle"), "{err}");
+}
+
+#[test]
+fn features_of_a_bad_file_names_it() {
+    let bad = bad_files();
+    let (path, _) = &bad.files[0];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.npy");
+    let r = earmark(&["features", path.to_str().unwrap(), "--kind", "logmel", "--out", out.to_str().unwrap()]);
+    assert_ne!(r.status.code(), Some(0));
+    assert!(text(&r.stderr).contains("notes.wav"), "{}", text(&r.stderr));
+    assert!(!out.exists());
+}
