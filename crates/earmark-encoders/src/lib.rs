@@ -36,3 +36,5 @@ pub mod wav2vec2;
 
 pub use encoder::{concat_layers, Encoder, EncoderOutput, LayerSelection, Tokens};
 pub use error::EncoderError;
+/// The device models run on (CPU by default), re-exported so callers need no candle dependency.
+pub use candle_core::Device;

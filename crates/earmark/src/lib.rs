@@ -9,4 +9,7 @@
 //! # Ok::<(), earmark::hub::HubError>(())
 //! ```
 
+pub mod atomic;
 pub mod hub;
+pub mod models;
+pub mod npz;

@@ -1,0 +1,273 @@
+//! `--model` resolution: a registry name (`HUBERT_BASE`, `AST_ML`…), a model folder, a torchaudio
+//! `.pth` file, or a Hugging Face model id — turned into a loaded [`Encoder`].
+//!
+//! Registry names look for torchaudio's bundle file first (the format the pipelines earmark
+//! replaces used, normalised exactly as torchaudio's bundle does), then the Hugging Face snapshot
+//! of the entry's model id in the cache, then (online only) download it.
+
+use crate::hub::{cached_hf_model, cached_torchaudio, resolve_hf_model, HubError, HubOptions};
+use earmark_encoders::ast::AstEncoder;
+use earmark_encoders::registry::{self, Family, ModelSpec};
+use earmark_encoders::wav2vec2::{Wav2Vec2Encoder, WaveformNorm};
+use earmark_encoders::{Device, Encoder, EncoderError, LayerSelection};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
+    #[error(
+        "{path}: a torchaudio checkpoint that is not a known bundle needs --config BUILDER.json \
+         (the keyword arguments of torchaudio.models.wav2vec2_model)"
+    )]
+    NeedsBuilder { path: String },
+    #[error("{path}: config.json has model_type {model_type:?}; earmark reads wav2vec2, hubert and audio-spectrogram-transformer folders")]
+    UnknownFolder { path: String, model_type: String },
+    #[error("{given:?} is not a registry name ({names}), an existing folder or .pth/.pt file, nor a Hugging Face id (org/name)")]
+    Unknown { given: String, names: String },
+}
+
+/// How to load: where to look and the torchaudio-specific switches of `earmark embed`.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub hub: HubOptions,
+    /// Builder kwargs JSON for a `.pth` that is not a known bundle.
+    pub builder: Option<PathBuf>,
+    /// torchaudio's waveform layer norm for such a `.pth` (`--normalize`).
+    pub normalize: bool,
+}
+
+impl LoadOptions {
+    pub fn from_env() -> Self {
+        LoadOptions {
+            hub: HubOptions::from_env(),
+            builder: None,
+            normalize: false,
+        }
+    }
+}
+
+/// A loaded encoder and what it is.
+pub struct LoadedModel {
+    pub encoder: Box<dyn Encoder>,
+    /// The registry entry, when the model was named by one.
+    pub spec: Option<&'static ModelSpec>,
+    /// Where the weights came from.
+    pub source: PathBuf,
+    /// The layers `earmark embed` returns unless `--layers` says otherwise.
+    pub default_layers: LayerSelection,
+    /// Whether outputs concatenate the layers (`_ML` names): written as `features`.
+    pub multi_layer: bool,
+}
+
+fn loaded(
+    encoder: Box<dyn Encoder>,
+    source: &Path,
+    spec: Option<&'static ModelSpec>,
+) -> LoadedModel {
+    LoadedModel {
+        encoder,
+        spec,
+        source: source.to_path_buf(),
+        default_layers: spec.map(|s| s.layers()).unwrap_or(LayerSelection::Last),
+        multi_layer: spec.is_some_and(|s| s.multi_layer),
+    }
+}
+
+/// Load a transformers folder by its `config.json`'s `model_type`.
+pub fn load_folder(dir: &Path) -> Result<Box<dyn Encoder>, ModelError> {
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|source| EncoderError::Io {
+        path: cfg_path.clone(),
+        source,
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| EncoderError::Format {
+        path: cfg_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let model_type = v
+        .get("model_type")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_string();
+    let device = Device::Cpu;
+    Ok(match model_type.as_str() {
+        "wav2vec2" | "hubert" => Box::new(Wav2Vec2Encoder::from_hf_dir(dir, &device)?),
+        "audio-spectrogram-transformer" => Box::new(AstEncoder::from_hf_dir(dir, &device)?),
+        _ => {
+            return Err(ModelError::UnknownFolder {
+                path: dir.display().to_string(),
+                model_type,
+            })
+        }
+    })
+}
+
+/// The registry entry whose torchaudio bundle file has this name.
+fn bundle_for_file(path: &Path) -> Option<&'static ModelSpec> {
+    let name = path.file_name()?.to_str()?;
+    registry::MODELS
+        .iter()
+        .find(|m| !m.multi_layer && m.torchaudio_file == Some(name))
+}
+
+/// Resolve and load `--model`.
+pub fn load_model(given: &str, opts: &LoadOptions) -> Result<LoadedModel, ModelError> {
+    let device = Device::Cpu;
+    if let Some(spec) = registry::find(given) {
+        if let Some(pth) = spec
+            .torchaudio_file
+            .and_then(|f| cached_torchaudio(f, &opts.hub))
+        {
+            return Ok(loaded(
+                spec.load_torchaudio(&pth, &device)?,
+                &pth,
+                Some(spec),
+            ));
+        }
+        let dir = resolve_hf_model(spec.hf_id, &opts.hub)?;
+        return Ok(loaded(spec.load_hf_dir(&dir, &device)?, &dir, Some(spec)));
+    }
+    let path = Path::new(given);
+    if path.is_dir() {
+        return Ok(loaded(load_folder(path)?, path, None));
+    }
+    if path.is_file() {
+        if let Some(spec) = bundle_for_file(path).filter(|_| opts.builder.is_none()) {
+            return Ok(loaded(
+                spec.load_torchaudio(path, &device)?,
+                path,
+                Some(spec),
+            ));
+        }
+        let builder = opts
+            .builder
+            .as_ref()
+            .ok_or_else(|| ModelError::NeedsBuilder {
+                path: path.display().to_string(),
+            })?;
+        let norm = if opts.normalize {
+            WaveformNorm::LayerNorm
+        } else {
+            WaveformNorm::None
+        };
+        let lower = given.to_ascii_lowercase();
+        let model_type = if lower.contains("hubert") {
+            "hubert"
+        } else {
+            "wav2vec2"
+        };
+        let enc = Wav2Vec2Encoder::from_torchaudio_files(path, builder, model_type, norm, &device)?;
+        return Ok(loaded(Box::new(enc), path, None));
+    }
+    if given.contains('/') && !given.starts_with(['.', '/']) && given.split('/').count() == 2 {
+        let dir = resolve_hf_model(given, &opts.hub)?;
+        return Ok(loaded(load_folder(&dir)?, &dir, None));
+    }
+    Err(ModelError::Unknown {
+        given: given.into(),
+        names: registry::MODELS
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// One line of `earmark models`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegistryRow {
+    pub name: &'static str,
+    pub dim: usize,
+    pub sample_rate: u32,
+    pub hop_samples: u64,
+    pub layers: String,
+    /// Where the weights were found, if anywhere.
+    pub found: Option<String>,
+    /// Where they are looked for, in order.
+    pub looked_in: Vec<String>,
+}
+
+/// The registry with, for each entry, where its weights are looked for and whether they are there.
+pub fn registry_status(hub: &HubOptions) -> Vec<RegistryRow> {
+    registry::MODELS
+        .iter()
+        .map(|m| {
+            let mut looked_in = Vec::new();
+            let mut found = None;
+            if let Some(f) = m.torchaudio_file {
+                looked_in.push(hub.torch_checkpoints.join(f).display().to_string());
+                found = cached_torchaudio(f, hub).map(|p| p.display().to_string());
+            }
+            looked_in.push(format!(
+                "{} (Hugging Face cache: {})",
+                m.hf_id,
+                hub.hf_cache.display()
+            ));
+            if found.is_none() {
+                found = cached_hf_model(m.hf_id, hub).map(|p| p.display().to_string());
+            }
+            // Hops from the architectures: the wav2vec2 conv stack's strides multiply to 320
+            // samples; AST's time stride of 10 fbank frames of 160 samples is 1600.
+            let hop_samples = match m.family {
+                Family::Wav2Vec2 | Family::Hubert => 320,
+                Family::Ast => 1600,
+            };
+            RegistryRow {
+                name: m.name,
+                dim: m.dim,
+                sample_rate: 16_000,
+                hop_samples,
+                layers: match m.layers() {
+                    LayerSelection::Quartiles => {
+                        let idx = LayerSelection::Quartiles
+                            .indices(m.num_layers)
+                            .unwrap_or_default();
+                        format!("quartiles {idx:?} of {}", m.num_layers)
+                    }
+                    _ => format!("last ({})", m.num_layers),
+                },
+                found,
+                looked_in,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_missing_models_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LoadOptions {
+            hub: HubOptions {
+                hf_cache: dir.path().join("hub"),
+                torch_checkpoints: dir.path().join("ckpt"),
+                offline: true,
+                revision: "main".into(),
+            },
+            builder: None,
+            normalize: false,
+        };
+        let err = load_model("NOT_A_MODEL", &opts).err().unwrap().to_string();
+        assert!(
+            err.contains("HUBERT_BASE") && err.contains("NOT_A_MODEL"),
+            "{err}"
+        );
+        let err = load_model("HUBERT_BASE", &opts).err().unwrap().to_string();
+        assert!(
+            err.contains("facebook/hubert-base-ls960") && err.contains("HF_HUB_OFFLINE"),
+            "{err}"
+        );
+        let rows = registry_status(&opts.hub);
+        assert_eq!(rows.len(), registry::MODELS.len());
+        assert!(rows.iter().all(|r| r.found.is_none()));
+        let hb = rows.iter().find(|r| r.name == "HUBERT_XLARGE_ML").unwrap();
+        assert_eq!(hb.dim, 5120);
+        assert!(hb.looked_in[0].ends_with("hubert_fairseq_xlarge_ll60k.pth"));
+    }
+}
