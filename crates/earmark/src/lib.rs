@@ -10,6 +10,7 @@
 //! ```
 
 pub mod atomic;
+pub mod embed;
 pub mod hub;
 pub mod models;
 pub mod npz;

@@ -1,0 +1,361 @@
+//! `earmark embed`: frame embeddings of a recording with their time axis, whole-file or in windows
+//! stitched on the encoder's frame grid.
+//!
+//! **Stitching.** Windows start at multiples of the encoder's hop (the window hop is rounded to
+//! one), so every window's frames land on one global grid: local frame `i` of a window starting at
+//! sample `s` is global frame `s/hop + i`. Where windows overlap, a global frame takes its values
+//! from the window in which it sits most centrally (largest distance, in frames, to that window's
+//! first or last frame; the earlier window on ties) — the frame with the most context on both
+//! sides, as a whole-file pass would have. Frames that reach past the end of the audio are
+//! dropped, as in a whole-file pass.
+
+use crate::models::LoadedModel;
+use crate::npz::Npz;
+use earmark_audio::{AudioError, LastWindow, WindowOptions, Windows};
+use earmark_core::{FrameGrid, Frames};
+use earmark_encoders::{EncoderError, EncoderOutput, LayerSelection, Tokens};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error("{path}: {source}")]
+    Encoder { path: String, source: EncoderError },
+    #[error("{path}: {reason}")]
+    Empty { path: String, reason: String },
+    #[error("invalid window: {0}")]
+    Window(String),
+}
+
+/// How to cut and what to return.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedOptions {
+    pub layers: LayerSelection,
+    /// `Some(0.0)`: the whole file in one pass; `Some(w)`: windows of `w` s; `None`: whole file
+    /// up to [`AUTO_WHOLE_SECS`] (or the model's own input length), windows of 10 s beyond.
+    pub window_secs: Option<f64>,
+    /// Window hop in seconds (default: the window length, no overlap).
+    pub hop_secs: Option<f64>,
+    /// Keep every token of each selected hidden state (`tokens_NN`) and `last_hidden_state`.
+    pub tokens: bool,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            layers: LayerSelection::Last,
+            window_secs: None,
+            hop_secs: None,
+            tokens: false,
+        }
+    }
+}
+
+/// Files up to this long are embedded in one pass when no window is given.
+pub const AUTO_WHOLE_SECS: f64 = 30.0;
+
+/// What `earmark embed` writes for one recording.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    pub layers: Vec<(usize, Frames)>,
+    /// `_ML` models: the selected layers concatenated along the feature axis.
+    pub features: Option<Frames>,
+    pub extract_features: Option<Frames>,
+    pub tokens: Vec<(usize, Tokens)>,
+    pub last_hidden_state: Option<Frames>,
+    /// Classifier logits (the mean over windows when there are several).
+    pub logits: Option<Vec<f32>>,
+    pub classes: Option<Vec<String>>,
+    pub grid: FrameGrid,
+    /// How many encoder passes it took.
+    pub windows: usize,
+    /// Audio seconds embedded.
+    pub audio_secs: f64,
+}
+
+fn enc_err(path: &Path) -> impl Fn(EncoderError) -> EmbedError + '_ {
+    move |source| EmbedError::Encoder {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Embed one recording.
+pub fn embed_file(
+    model: &LoadedModel,
+    path: &Path,
+    opts: &EmbedOptions,
+) -> Result<Embedding, EmbedError> {
+    let enc = model.encoder.as_ref();
+    let rate = enc.sample_rate();
+    let window = match opts.window_secs {
+        Some(w) if w < 0.0 || !w.is_finite() => {
+            return Err(EmbedError::Window(format!("--window {w}")))
+        }
+        Some(w) => w,
+        None => {
+            let windows = Windows::open(
+                path,
+                &WindowOptions {
+                    target_rate: Some(rate),
+                    ..WindowOptions::default()
+                },
+            )?;
+            let secs = windows.info().duration.0;
+            if windows.info().frames > 0 && secs <= AUTO_WHOLE_SECS {
+                0.0
+            } else {
+                10.0
+            }
+        }
+    };
+    if window == 0.0 {
+        let wave = earmark_audio::load_mono(path, Some(rate))?;
+        let out = enc
+            .encode(&wave.samples, &opts.layers)
+            .map_err(enc_err(path))?;
+        return Ok(whole(
+            model,
+            out,
+            opts,
+            wave.samples.len() as f64 / rate as f64,
+        ));
+    }
+    windowed(model, path, window, opts.hop_secs.unwrap_or(window), opts)
+}
+
+fn whole(
+    model: &LoadedModel,
+    out: EncoderOutput,
+    opts: &EmbedOptions,
+    audio_secs: f64,
+) -> Embedding {
+    let grid = out
+        .layers
+        .first()
+        .map(|(_, f)| f.grid)
+        .unwrap_or_else(|| model.encoder.grid());
+    let features = if model.multi_layer {
+        out.concat().ok()
+    } else {
+        None
+    };
+    let tokens = if opts.tokens {
+        out.tokens.clone().unwrap_or_else(|| {
+            // wav2vec2/HuBERT: the tokens are the frames.
+            out.layers
+                .iter()
+                .map(|(i, f)| {
+                    (
+                        *i,
+                        Tokens {
+                            data: f.data.clone(),
+                            shape: f.shape(),
+                        },
+                    )
+                })
+                .collect()
+        })
+    } else {
+        Vec::new()
+    };
+    Embedding {
+        features,
+        extract_features: out.extract_features,
+        tokens,
+        last_hidden_state: if opts.tokens {
+            out.last_hidden_state
+        } else {
+            None
+        },
+        logits: out.logits,
+        classes: out.classes,
+        grid,
+        layers: out.layers,
+        windows: 1,
+        audio_secs,
+    }
+}
+
+/// Per global frame: the best window's centrality and the rows of each layer.
+struct Stitch {
+    dims: Vec<usize>,
+    rows: Vec<Vec<f32>>,
+    best: Vec<i64>,
+}
+
+impl Stitch {
+    fn put(&mut self, layer: usize, j: usize, row: &[f32]) {
+        let d = self.dims[layer];
+        let v = &mut self.rows[layer];
+        if v.len() < (j + 1) * d {
+            v.resize((j + 1) * d, 0.0);
+        }
+        v[j * d..(j + 1) * d].copy_from_slice(row);
+    }
+}
+
+fn windowed(
+    model: &LoadedModel,
+    path: &Path,
+    window: f64,
+    hop: f64,
+    opts: &EmbedOptions,
+) -> Result<Embedding, EmbedError> {
+    let enc = model.encoder.as_ref();
+    let rate = enc.sample_rate();
+    let g = enc.grid();
+    if !(hop > 0.0) || !hop.is_finite() {
+        return Err(EmbedError::Window(format!("--hop {hop} must be positive")));
+    }
+    // Round the hop to whole encoder hops so all windows share one frame grid.
+    let hop_samples = ((hop * rate as f64 / g.hop as f64).round().max(1.0) as u64) * g.hop;
+    let wopts = WindowOptions {
+        window_secs: window,
+        hop_secs: hop_samples as f64 / rate as f64,
+        target_rate: Some(rate),
+        last: LastWindow::Pad,
+    };
+    let mut windows = Windows::open(path, &wopts)?;
+    let mut st: Option<Stitch> = None;
+    let (mut ef_dim, mut ef_rows, mut ef_best) = (0usize, Vec::<f32>::new(), Vec::<i64>::new());
+    let mut logits_sum: Option<Vec<f32>> = None;
+    let mut classes = None;
+    let (mut n_windows, mut end_sample, mut layer_ids) = (0usize, 0u64, Vec::new());
+    for w in windows.by_ref() {
+        let w = w?;
+        n_windows += 1;
+        end_sample = end_sample.max(w.start_sample + w.valid as u64);
+        let out = enc
+            .encode(&w.samples, &opts.layers)
+            .map_err(enc_err(path))?;
+        let first = (w.start_sample / g.hop) as usize;
+        let st = st.get_or_insert_with(|| Stitch {
+            dims: out.layers.iter().map(|(_, f)| f.dim).collect(),
+            rows: vec![Vec::new(); out.layers.len()],
+            best: Vec::new(),
+        });
+        if layer_ids.is_empty() {
+            layer_ids = out.layers.iter().map(|(i, _)| *i).collect();
+        }
+        let n = out.layers.first().map_or(0, |(_, f)| f.n_frames());
+        for i in 0..n {
+            let j = first + i;
+            let centrality = i.min(n - 1 - i) as i64;
+            if st.best.len() <= j {
+                st.best.resize(j + 1, -1);
+            }
+            if centrality > st.best[j] {
+                st.best[j] = centrality;
+                for (l, (_, f)) in out.layers.iter().enumerate() {
+                    st.put(l, j, f.row(i));
+                }
+            }
+        }
+        if let Some(ef) = &out.extract_features {
+            ef_dim = ef.dim;
+            let n = ef.n_frames();
+            for i in 0..n {
+                let j = first + i;
+                let c = i.min(n - 1 - i) as i64;
+                if ef_best.len() <= j {
+                    ef_best.resize(j + 1, -1);
+                    ef_rows.resize((j + 1) * ef_dim, 0.0);
+                }
+                if c > ef_best[j] {
+                    ef_best[j] = c;
+                    ef_rows[j * ef_dim..(j + 1) * ef_dim].copy_from_slice(ef.row(i));
+                }
+            }
+        }
+        if let Some(l) = out.logits {
+            let s = logits_sum.get_or_insert_with(|| vec![0.0; l.len()]);
+            s.iter_mut().zip(&l).for_each(|(a, b)| *a += b);
+            classes = out.classes;
+        }
+    }
+    let st = st.ok_or_else(|| EmbedError::Empty {
+        path: path.display().to_string(),
+        reason: "no audio to embed".into(),
+    })?;
+    // Keep frames that lie inside the audio and were covered by some window.
+    let inside = |j: usize| g.start_sample(j as u64) + g.win as i64 <= end_sample as i64;
+    let keep = st
+        .best
+        .iter()
+        .enumerate()
+        .take_while(|(j, b)| **b >= 0 && inside(*j))
+        .count();
+    let grid = g;
+    let mut layers = Vec::new();
+    for (l, id) in layer_ids.iter().enumerate() {
+        let d = st.dims[l];
+        let mut rows = st.rows[l].clone();
+        rows.truncate(keep * d);
+        rows.resize(keep * d, 0.0);
+        layers.push((
+            *id,
+            Frames::new(rows, d, grid).map_err(|e| EmbedError::Window(e.to_string()))?,
+        ));
+    }
+    let features = if model.multi_layer {
+        let refs: Vec<&Frames> = layers.iter().map(|(_, f)| f).collect();
+        earmark_encoders::concat_layers(&refs).ok()
+    } else {
+        None
+    };
+    let extract_features = (ef_dim > 0).then(|| {
+        let keep_ef = ef_best.iter().take_while(|b| **b >= 0).count().min(keep);
+        ef_rows.truncate(keep_ef * ef_dim);
+        Frames::new(ef_rows, ef_dim, grid).ok()
+    });
+    let logits = logits_sum.map(|s| s.into_iter().map(|v| v / n_windows as f32).collect());
+    Ok(Embedding {
+        layers,
+        features,
+        extract_features: extract_features.flatten(),
+        tokens: Vec::new(),
+        last_hidden_state: None,
+        logits,
+        classes,
+        grid,
+        windows: n_windows,
+        audio_secs: end_sample as f64 / rate as f64,
+    })
+}
+
+impl Embedding {
+    /// The `earmark embed` npz contract: `layer_NN`, `features` (`_ML`), `extract_features`,
+    /// `tokens_NN` + `last_hidden_state` (with `--tokens`), `logits` + `classes`, and the grid as
+    /// int64 scalars `sample_rate`, `hop_samples`, `win_samples`, `offset_samples`.
+    pub fn to_npz(&self) -> Npz {
+        let mut npz = Npz::new();
+        for (i, f) in &self.layers {
+            npz.add_f32(&format!("layer_{i:02}"), &f.shape(), &f.data);
+        }
+        if let Some(f) = &self.features {
+            npz.add_f32("features", &f.shape(), &f.data);
+        }
+        if let Some(f) = &self.extract_features {
+            npz.add_f32("extract_features", &f.shape(), &f.data);
+        }
+        for (i, t) in &self.tokens {
+            npz.add_f32(&format!("tokens_{i:02}"), &t.shape, &t.data);
+        }
+        if let Some(f) = &self.last_hidden_state {
+            npz.add_f32("last_hidden_state", &f.shape(), &f.data);
+        }
+        if let Some(l) = &self.logits {
+            npz.add_f32("logits", &[l.len()], l);
+        }
+        if let Some(c) = &self.classes {
+            npz.add_strings("classes", c);
+        }
+        npz.add_i64("sample_rate", self.grid.rate as i64);
+        npz.add_i64("hop_samples", self.grid.hop as i64);
+        npz.add_i64("win_samples", self.grid.win as i64);
+        npz.add_i64("offset_samples", self.grid.offset);
+        npz
+    }
+}
