@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "earmark", version, about = "Find short audio events, with their start and end, in long recordings.")]
+#[command(
+    name = "earmark",
+    version,
+    about = "Find short audio events, with their start and end, in long recordings."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +27,10 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Compute log-mel, Kaldi fbank or Kaldi MFCC features of one file into a float32 .npy.
     Features(commands::features::FeaturesArgs),
+    /// Frame embeddings of audio files from a pretrained encoder, every layer, with their time axis.
+    Embed(commands::embed::EmbedArgs),
+    /// List the encoder registry: name, dimension, rate, frame hop, where weights are looked for.
+    Models(commands::models::ModelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +38,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => commands::info::run(args),
         Command::Features(args) => commands::features::run(args),
+        Command::Embed(args) => commands::embed::run(args),
+        Command::Models(args) => commands::models::run(args),
     };
     match result {
         Ok(code) => code,

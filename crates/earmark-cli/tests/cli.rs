@@ -18,7 +18,14 @@ fn text(b: &[u8]) -> String {
 }
 
 /// A canonical WAV header + data, with `data_len_claim` written as the data chunk size.
-fn wav_bytes(tag: u16, channels: u16, rate: u32, bits: u16, data: &[u8], data_len_claim: u32) -> Vec<u8> {
+fn wav_bytes(
+    tag: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    data: &[u8],
+    data_len_claim: u32,
+) -> Vec<u8> {
     let block = channels as u32 * bits as u32 / 8;
     let mut v = Vec::new();
     v.extend_from_slice(b"RIFF");
@@ -57,16 +64,36 @@ fn bad_files() -> BadFiles {
         std::fs::write(p(name), bytes).unwrap();
         files.push((p(name), word));
     };
-    put("notes.wav", b"this is a text file, not audio\n".repeat(20), "");
+    put(
+        "notes.wav",
+        b"this is a text file, not audio\n".repeat(20),
+        "",
+    );
     put("empty.wav", Vec::new(), "empty");
     let data = pcm16(4000);
-    put("truncated.wav", wav_bytes(1, 1, 16000, 16, &data, 16000 * 2), "truncat");
-    put("zero_channels.wav", wav_bytes(1, 0, 16000, 16, &data, data.len() as u32), "channel");
-    put("adpcm.wav", wav_bytes(2, 1, 16000, 4, &data, data.len() as u32), "");
+    put(
+        "truncated.wav",
+        wav_bytes(1, 1, 16000, 16, &data, 16000 * 2),
+        "truncat",
+    );
+    put(
+        "zero_channels.wav",
+        wav_bytes(1, 0, 16000, 16, &data, data.len() as u32),
+        "channel",
+    );
+    put(
+        "adpcm.wav",
+        wav_bytes(2, 1, 16000, 4, &data, data.len() as u32),
+        "",
+    );
     let nan: Vec<u8> = (0..1000)
         .flat_map(|i| (if i == 500 { f32::NAN } else { 0.1f32 }).to_le_bytes())
         .collect();
-    put("nan.wav", wav_bytes(3, 1, 16000, 32, &nan, nan.len() as u32), "");
+    put(
+        "nan.wav",
+        wav_bytes(3, 1, 16000, 32, &nan, nan.len() as u32),
+        "",
+    );
     BadFiles { _dir: dir, files }
 }
 
@@ -83,12 +110,27 @@ fn info_reports_good_files_and_one_line_per_bad_file() {
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
 
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     // The good files are still reported, with their facts.
-    assert!(stdout.contains("mono16k_b.wav") && stdout.contains("16000 Hz") && stdout.contains("52837 frames"), "{stdout}");
-    assert!(stdout.contains("stereo44k.wav") && stdout.contains("2 ch") && stdout.contains("44100 Hz"), "{stdout}");
+    assert!(
+        stdout.contains("mono16k_b.wav")
+            && stdout.contains("16000 Hz")
+            && stdout.contains("52837 frames"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stereo44k.wav") && stdout.contains("2 ch") && stdout.contains("44100 Hz"),
+        "{stdout}"
+    );
     // One error line per bad file, naming it and the cause.
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), bad.files.len(), "{stderr}");
     for (path, word) in &bad.files {
         let name = path.file_name().unwrap().to_string_lossy();
@@ -96,15 +138,32 @@ fn info_reports_good_files_and_one_line_per_bad_file() {
             .iter()
             .find(|l| l.contains(name.as_ref()))
             .unwrap_or_else(|| panic!("no error line names {name}:\n{stderr}"));
-        assert!(line.to_lowercase().contains(word), "{name}: {line:?} should mention {word:?}");
-        assert!(line.len() > format!("error: {}: ", path.display()).len() + 5, "cause missing: {line}");
+        assert!(
+            line.to_lowercase().contains(word),
+            "{name}: {line:?} should mention {word:?}"
+        );
+        assert!(
+            line.len() > format!("error: {}: ", path.display()).len() + 5,
+            "cause missing: {line}"
+        );
     }
-    assert!(stderr.contains(&format!("{} of {} files failed", bad.files.len(), bad.files.len() + 2)), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} of {} files failed",
+            bad.files.len(),
+            bad.files.len() + 2
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn info_json_lines() {
-    let out = earmark(&["info", "--json", fixture("audio/mono8k.wav").to_str().unwrap()]);
+    let out = earmark(&[
+        "info",
+        "--json",
+        fixture("audio/mono8k.wav").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(v["sample_rate"], 8000);
@@ -134,9 +193,16 @@ fn features_ast_preset_matches_torchaudio_and_writes_the_grid() {
     let got = read_npy2(&out);
     let (want, shape) = read_npy_f32("fbank/2_ast__mono16k_a.npy");
     assert_eq!(got.shape(), &shape[..]);
-    assert_abs_close("cli fbank ast", got.as_slice().unwrap(), &want, shape[1], 1e-3);
+    assert_abs_close(
+        "cli fbank ast",
+        got.as_slice().unwrap(),
+        &want,
+        shape[1],
+        1e-3,
+    );
     let grid: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.grid.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.grid.json")).unwrap())
+            .unwrap();
     assert_eq!(grid["sample_rate"], 16000);
     assert_eq!(grid["hop_samples"], 160);
     assert_eq!(grid["win_samples"], 400);
@@ -179,7 +245,13 @@ fn features_opts_use_torchaudio_names_and_override_presets() {
     let (want, shape) = read_npy_f32("fbank/4_nosnip_energy__mono16k_b.npy");
     let got = read_npy2(&out);
     assert_eq!(got.shape(), &shape[..]);
-    assert_abs_close("cli fbank set 4", got.as_slice().unwrap(), &want, shape[1], 1e-3);
+    assert_abs_close(
+        "cli fbank set 4",
+        got.as_slice().unwrap(),
+        &want,
+        shape[1],
+        1e-3,
+    );
 }
 
 #[test]
@@ -198,7 +270,10 @@ fn features_unknown_option_lists_valid_names() {
     ]);
     assert_eq!(r.status.code(), Some(2));
     let err = text(&r.stderr);
-    assert!(err.contains("num_mel_binz") && err.contains("num_mel_bins") && err.contains("window_type"), "{err}");
+    assert!(
+        err.contains("num_mel_binz") && err.contains("num_mel_bins") && err.contains("window_type"),
+        "{err}"
+    );
     assert!(!out.exists(), "no output on error");
 
     let r = earmark(&[
@@ -213,7 +288,10 @@ fn features_unknown_option_lists_valid_names() {
     ]);
     assert_eq!(r.status.code(), Some(2));
     let err = text(&r.stderr);
-    assert!(err.contains("window_type") && err.contains("triangle"), "{err}");
+    assert!(
+        err.contains("window_type") && err.contains("triangle"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -222,8 +300,123 @@ fn features_of_a_bad_file_names_it() {
     let (path, _) = &bad.files[0];
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.npy");
-    let r = earmark(&["features", path.to_str().unwrap(), "--kind", "logmel", "--out", out.to_str().unwrap()]);
+    let r = earmark(&[
+        "features",
+        path.to_str().unwrap(),
+        "--kind",
+        "logmel",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_ne!(r.status.code(), Some(0));
     assert!(text(&r.stderr).contains("notes.wav"), "{}", text(&r.stderr));
     assert!(!out.exists());
+}
+
+#[test]
+fn embed_writes_the_npz_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ast.npz");
+    let r = earmark(&[
+        "embed",
+        "--model",
+        fixture("ast/classifier").to_str().unwrap(),
+        "--layers",
+        "all",
+        "--window",
+        "0",
+        "--tokens",
+        "--out",
+        out.to_str().unwrap(),
+        fixture("audio/mono16k_b.wav").to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let mut names = npz.names().unwrap();
+    names.sort();
+    let names: Vec<String> = names
+        .into_iter()
+        .map(|n| n.trim_end_matches(".npy").to_string())
+        .collect();
+    for k in [
+        "layer_00",
+        "layer_02",
+        "tokens_01",
+        "last_hidden_state",
+        "logits",
+        "classes",
+        "hop_samples",
+        "offset_samples",
+    ] {
+        assert!(names.contains(&k.to_string()), "{k} not in {names:?}");
+    }
+    let tokens: Array2<f32> = npz.by_name("tokens_02.npy").unwrap();
+    let (want, shape) = earmark_testkit::read_npz_f32("ast/b.npz", "hidden_02");
+    assert_eq!(tokens.shape(), &shape[1..]);
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let (err, _) = earmark_testkit::max_abs_diff(tokens.as_slice().unwrap(), &want);
+    assert!(err <= 1e-4 * scale, "tokens_02 vs hidden_02: {err}");
+    let logits: ndarray::Array1<f32> = npz.by_name("logits.npy").unwrap();
+    assert_eq!(logits.len(), 5);
+    let hop: ndarray::Array0<i64> = npz.by_name("hop_samples.npy").unwrap();
+    let win: ndarray::Array0<i64> = npz.by_name("win_samples.npy").unwrap();
+    assert_eq!(
+        (hop.into_scalar(), win.into_scalar()),
+        (1600, 15 * 160 + 400)
+    );
+}
+
+#[test]
+fn models_lists_the_registry_and_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .arg("models")
+        .env("HF_HOME", dir.path())
+        .env("TORCH_HOME", dir.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = text(&out.stdout);
+    for name in [
+        "WAV2VEC2_BASE",
+        "HUBERT_BASE",
+        "HUBERT_LARGE",
+        "HUBERT_XLARGE_ML",
+        "AST",
+        "AST_ML",
+    ] {
+        assert!(s.contains(name), "{name} missing:\n{s}");
+    }
+    assert!(
+        s.contains("5120")
+            && s.contains("not found")
+            && s.contains(&dir.path().display().to_string()),
+        "{s}"
+    );
+}
+
+#[test]
+fn embed_offline_without_weights_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .args([
+            "embed",
+            "--model",
+            "HUBERT_BASE",
+            "--out",
+            dir.path().join("x.npz").to_str().unwrap(),
+        ])
+        .arg(fixture("audio/mono16k_a.wav"))
+        .env("HF_HOME", dir.path())
+        .env("TORCH_HOME", dir.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("facebook/hubert-base-ls960") && err.contains("HF_HUB_OFFLINE"),
+        "{err}"
+    );
 }

@@ -20,7 +20,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0usize;
     for path in &args.files {
         match earmark_audio::info(path) {
-            Ok(info) => println!("{}", if args.json { json_line(&info) } else { text_line(&info) }),
+            Ok(info) => println!(
+                "{}",
+                if args.json {
+                    json_line(&info)
+                } else {
+                    text_line(&info)
+                }
+            ),
             Err(err) => {
                 failed += 1;
                 if args.json {
@@ -40,7 +47,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn text_line(i: &AudioInfo) -> String {
-    let bits = i.bits_per_sample.map(|b| format!(", {b}-bit")).unwrap_or_default();
+    let bits = i
+        .bits_per_sample
+        .map(|b| format!(", {b}-bit"))
+        .unwrap_or_default();
     format!(
         "{}: {} {}{bits}, {} ch, {} Hz, {:.3} s ({} frames)",
         i.path.display(),
