@@ -28,13 +28,14 @@
 
 pub mod ast;
 pub mod checkpoint;
+mod cpu;
 mod encoder;
 mod error;
 pub mod nn;
 pub mod registry;
 pub mod wav2vec2;
 
-pub use encoder::{concat_layers, Encoder, EncoderOutput, LayerSelection, Tokens};
-pub use error::EncoderError;
 /// The device models run on (CPU by default), re-exported so callers need no candle dependency.
 pub use candle_core::Device;
+pub use encoder::{concat_layers, Encoder, EncoderOutput, LayerSelection, Tokens};
+pub use error::EncoderError;

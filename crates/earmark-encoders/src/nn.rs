@@ -4,28 +4,124 @@
 //! Everything here stays on `candle::Result`; errors become [`crate::EncoderError`] once, at the
 //! [`crate::Encoder`] trait.
 
-use candle_core::{bail, DType, Module, Result, Tensor, D};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use crate::cpu;
+use candle_core::{bail, DType, Device, Module, Result, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
 
 /// A `Linear` layer with bias (`weight` `[out, in]`, `bias` `[out]`).
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     candle_nn::linear(in_dim, out_dim, vb)
 }
 
+/// A layer norm over the last axis with affine weight and bias; fused CPU kernel for
+/// contiguous f32 input, candle's op elsewhere.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    inner: candle_nn::LayerNorm,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// `LN(x + y)`: the residual add fused into the norm on the CPU.
+    pub fn forward_add(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        if x.dims() == y.dims() {
+            if let Some(out) = self.fast(x, Some(y)) {
+                return out;
+            }
+        }
+        self.inner.forward(&(x + y)?)
+    }
+
+    fn fast(&self, x: &Tensor, y: Option<&Tensor>) -> Option<Result<Tensor>> {
+        let h = x.dim(D::Minus1).ok()?;
+        let w = self.inner.weight();
+        let b = self.inner.bias();
+        if !cpu::usable(w) || !b.is_none_or(cpu::usable) || y.is_some_and(|y| !cpu::usable(y)) {
+            return None;
+        }
+        let out = cpu::with_f32(x, |xs| {
+            let ys = y.map(|y| cpu::with_f32(y, |s| s.to_vec()));
+            let ys = match ys {
+                Some(None) => return None,
+                Some(Some(v)) => Some(v),
+                None => None,
+            };
+            cpu::with_f32(w, |ws| match b {
+                Some(b) => cpu::with_f32(b, |bs| {
+                    cpu::layer_norm_rows(xs, ys.as_deref(), ws, Some(bs), self.eps as f32, h)
+                }),
+                None => Some(cpu::layer_norm_rows(
+                    xs,
+                    ys.as_deref(),
+                    ws,
+                    None,
+                    self.eps as f32,
+                    h,
+                )),
+            })
+            .flatten()
+        })??;
+        Some(Tensor::from_vec(out, x.dims(), &Device::Cpu))
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self.fast(x, None) {
+            Some(out) => out,
+            None => self.inner.forward(x),
+        }
+    }
+}
+
 /// A `LayerNorm` with affine weight and bias.
 pub fn layer_norm(size: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm> {
-    candle_nn::layer_norm(size, eps, vb)
+    Ok(LayerNorm {
+        inner: candle_nn::layer_norm(size, eps, vb)?,
+        eps,
+    })
+}
+
+fn linear_impl(l: &Linear, x: &Tensor, gelu_after: bool) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (lead, last) = dims.split_at(dims.len() - 1);
+    let rows: usize = lead.iter().product();
+    let (w, b) = (l.weight(), l.bias());
+    let (n, k) = w.dims2()?;
+    let mut out_dims = lead.to_vec();
+    out_dims.push(n);
+    if k == last[0] && cpu::usable(w) && b.is_none_or(cpu::usable) {
+        let y = cpu::with_f32(x, |xs| {
+            cpu::with_f32(w, |ws| match b {
+                Some(b) => cpu::with_f32(b, |bs| {
+                    cpu::linear(xs, rows, k, ws, n, Some(bs), gelu_after)
+                }),
+                None => Some(cpu::linear(xs, rows, k, ws, n, None, gelu_after)),
+            })
+            .flatten()
+        })
+        .flatten();
+        if let Some(y) = y {
+            return Tensor::from_vec(y, out_dims, &Device::Cpu);
+        }
+    }
+    let y = l.forward(&x.reshape((rows, last[0]))?)?;
+    let y = y.reshape(out_dims)?;
+    if gelu_after {
+        gelu(&y)
+    } else {
+        Ok(y)
+    }
 }
 
 /// Apply a linear layer to `[.., in]`, flattening the leading axes into one matmul.
 pub fn apply_linear(l: &Linear, x: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let (lead, last) = dims.split_at(dims.len() - 1);
-    let rows: usize = lead.iter().product();
-    let y = l.forward(&x.reshape((rows, last[0]))?)?;
-    let mut out = lead.to_vec();
-    out.push(y.dim(1)?);
-    y.reshape(out)
+    linear_impl(l, x, false)
+}
+
+/// `gelu(apply_linear(l, x))`, fused on the CPU.
+pub fn apply_linear_gelu(l: &Linear, x: &Tensor) -> Result<Tensor> {
+    linear_impl(l, x, true)
 }
 
 /// Unfold a channels-last `[B, T, C]` sequence into `[B, T', K·C]` windows of `k` frames with
@@ -113,6 +209,9 @@ impl ConvCl {
 
     /// `[B, T, Cin]` → `[B, T', Cout]`, no padding.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some(y) = self.fast(x) {
+            return y;
+        }
         let (b, _t, cin) = x.dims3()?;
         let cin_g = cin / self.groups;
         let mut outs = Vec::with_capacity(self.groups);
@@ -139,6 +238,57 @@ impl ConvCl {
     }
 }
 
+impl ConvCl {
+    /// Channels-last conv as strided gemms over the input (no unfold) on the CPU.
+    fn fast(&self, x: &Tensor) -> Option<Result<Tensor>> {
+        let (b, t, cin) = x.dims3().ok()?;
+        if t < self.kernel || self.stride == 0 || cin % self.groups != 0 {
+            return None;
+        }
+        if !self.mats.iter().all(cpu::usable) || !self.bias.as_ref().is_none_or(cpu::usable) {
+            return None;
+        }
+        let cout_g = self.mats[0].dim(1).ok()?;
+        let t_out = (t - self.kernel) / self.stride + 1;
+        let guards: Vec<_> = self.mats.iter().map(|m| m.storage_and_layout()).collect();
+        let mut mats = Vec::with_capacity(guards.len());
+        for (st, l) in &guards {
+            let (s0, s1) = l.contiguous_offsets()?;
+            match &**st {
+                candle_core::Storage::Cpu(c) => mats.push(&c.as_slice::<f32>().ok()?[s0..s1]),
+                _ => return None,
+            }
+        }
+        let bias = self.bias.as_ref().map(|b| cpu::with_f32(b, |s| s.to_vec()));
+        let bias = match bias {
+            Some(None) => return None,
+            Some(Some(v)) => Some(v),
+            None => None,
+        };
+        let out = cpu::with_f32(x, |xs| {
+            let mut out = Vec::with_capacity(b * t_out * cout_g * self.groups);
+            for item in xs.chunks_exact(t * cin) {
+                out.extend(cpu::conv1d(
+                    item,
+                    t,
+                    cin,
+                    &mats,
+                    self.kernel,
+                    self.stride,
+                    cout_g,
+                    bias.as_deref(),
+                ));
+            }
+            out
+        })?;
+        Some(Tensor::from_vec(
+            out,
+            (b, t_out, cout_g * self.groups),
+            &Device::Cpu,
+        ))
+    }
+}
+
 /// Fold PyTorch weight norm: `weight = g · v / ‖v‖`, the norm taken over every axis except
 /// `dim` (wav2vec2's positional conv uses `dim = 2`: one norm per kernel tap).
 pub fn fold_weight_norm(g: &Tensor, v: &Tensor, dim: usize) -> Result<Tensor> {
@@ -155,6 +305,10 @@ pub fn fold_weight_norm(g: &Tensor, v: &Tensor, dim: usize) -> Result<Tensor> {
 
 /// Exact (erf) GELU, as PyTorch's `nn.GELU()` and transformers' `"gelu"`.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    if let Some(mut v) = cpu::with_f32(x, |s| s.to_vec()) {
+        cpu::gelu_inplace(&mut v);
+        return Tensor::from_vec(v, x.dims(), &Device::Cpu);
+    }
     x.gelu_erf()
 }
 
@@ -192,6 +346,28 @@ pub fn attention(
     mask: Option<&Tensor>,
 ) -> Result<Tensor> {
     let (b, t, h) = q.dims3()?;
+    if h % num_heads == 0
+        && k.dims() == q.dims()
+        && v.dims() == q.dims()
+        && mask.is_none_or(|m| m.dims() == [b, 1, 1, t])
+    {
+        let out = cpu::with_f32(q, |qs| {
+            cpu::with_f32(k, |ks| {
+                cpu::with_f32(v, |vs| match mask {
+                    Some(m) => cpu::with_f32(m, |ms| {
+                        cpu::attention(qs, ks, vs, b, t, h, num_heads, Some(ms))
+                    }),
+                    None => Some(cpu::attention(qs, ks, vs, b, t, h, num_heads, None)),
+                })
+            })
+        })
+        .flatten()
+        .flatten()
+        .flatten();
+        if let Some(out) = out {
+            return Tensor::from_vec(out, (b, t, h), &Device::Cpu);
+        }
+    }
     let hd = h / num_heads;
     let split = |x: &Tensor| -> Result<Tensor> {
         x.reshape((b, t, num_heads, hd))?
@@ -216,6 +392,48 @@ pub fn group_norm_per_channel(
     bias: &Tensor,
     eps: f64,
 ) -> Result<Tensor> {
+    group_norm_impl(x, weight, bias, eps, false)
+}
+
+/// [`group_norm_per_channel`] followed by GELU, fused on the CPU.
+pub fn group_norm_per_channel_gelu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    group_norm_impl(x, weight, bias, eps, true)
+}
+
+fn group_norm_impl(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    gelu_after: bool,
+) -> Result<Tensor> {
+    let (_, _, c) = x.dims3()?;
+    if weight.dims() == [c] && bias.dims() == [c] {
+        let y = cpu::with_f32(x, |xs| {
+            cpu::with_f32(weight, |ws| {
+                cpu::with_f32(bias, |bs| {
+                    let mut out = Vec::with_capacity(xs.len());
+                    let per_item = xs.len() / x.dim(0).unwrap_or(1).max(1);
+                    for item in xs.chunks(per_item.max(1)) {
+                        let mut v = item.to_vec();
+                        cpu::group_norm_per_channel(&mut v, c, ws, bs, eps, gelu_after);
+                        out.extend(v);
+                    }
+                    out
+                })
+            })
+        })
+        .flatten()
+        .flatten();
+        if let Some(y) = y {
+            return Tensor::from_vec(y, x.dims(), &Device::Cpu);
+        }
+    }
     // Statistics over thousands of frames: accumulate in f64 (PyTorch's reductions are
     // pairwise; a plain f32 running sum drifts by ~1e-5 relative over a 10 s window).
     let dt = x.dtype();
@@ -223,10 +441,16 @@ pub fn group_norm_per_channel(
     let mean = x64.mean_keepdim(1)?;
     let xc = x64.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(1)?;
-    xc.broadcast_div(&(var + eps)?.sqrt()?)?
+    let y = xc
+        .broadcast_div(&(var + eps)?.sqrt()?)?
         .to_dtype(dt)?
         .broadcast_mul(weight)?
-        .broadcast_add(bias)
+        .broadcast_add(bias)?;
+    if gelu_after {
+        y.gelu_erf()
+    } else {
+        Ok(y)
+    }
 }
 
 /// Copy a float tensor to a flat `Vec<f32>`.

@@ -81,6 +81,86 @@ pub enum FeatureConfig {
     Mfcc(MfccOptions),
 }
 
+/// `set` names per kind, sorted; a unit test keeps them equal to the structs' serde fields.
+const FBANK_NAMES: [&str; 27] = [
+    "blackman_coeff",
+    "channel",
+    "dither",
+    "energy_floor",
+    "frame_length",
+    "frame_shift",
+    "high_freq",
+    "htk_compat",
+    "input_scale",
+    "low_freq",
+    "min_duration",
+    "num_mel_bins",
+    "preemphasis_coefficient",
+    "raw_energy",
+    "remove_dc_offset",
+    "round_to_power_of_two",
+    "sample_frequency",
+    "seed",
+    "snip_edges",
+    "subtract_mean",
+    "use_energy",
+    "use_log_fbank",
+    "use_power",
+    "vtln_high",
+    "vtln_low",
+    "vtln_warp",
+    "window_type",
+];
+const MFCC_NAMES: [&str; 27] = [
+    "blackman_coeff",
+    "cepstral_lifter",
+    "channel",
+    "dither",
+    "energy_floor",
+    "frame_length",
+    "frame_shift",
+    "high_freq",
+    "htk_compat",
+    "input_scale",
+    "low_freq",
+    "min_duration",
+    "num_ceps",
+    "num_mel_bins",
+    "preemphasis_coefficient",
+    "raw_energy",
+    "remove_dc_offset",
+    "round_to_power_of_two",
+    "sample_frequency",
+    "seed",
+    "snip_edges",
+    "subtract_mean",
+    "use_energy",
+    "vtln_high",
+    "vtln_low",
+    "vtln_warp",
+    "window_type",
+];
+const MEL_NAMES: [&str; 18] = [
+    "center",
+    "f_max",
+    "f_min",
+    "hop_length",
+    "input_scale",
+    "mel_scale",
+    "n_fft",
+    "n_mels",
+    "norm",
+    "normalized",
+    "onesided",
+    "pad",
+    "pad_mode",
+    "power",
+    "sample_rate",
+    "stype",
+    "top_db",
+    "win_length",
+];
+
 /// Option names that exist in the structs but not in the reference's signature.
 const HIDDEN: [&str; 3] = ["flavor", "use_log_fbank_mfcc", "use_power_mfcc"];
 
@@ -148,7 +228,7 @@ impl FeatureConfig {
         }
     }
 
-    fn from_map(&mut self, m: Map<String, Value>) -> Result<(), serde_json::Error> {
+    fn replace_from_map(&mut self, m: Map<String, Value>) -> Result<(), serde_json::Error> {
         let mut m = m;
         if let FeatureConfig::Mfcc(_) = self {
             m.insert("use_log_fbank".into(), Value::Bool(true));
@@ -163,16 +243,15 @@ impl FeatureConfig {
         Ok(())
     }
 
-    /// The names `set` accepts, sorted.
-    pub fn option_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .to_map()
-            .keys()
-            .filter(|k| !HIDDEN.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        names.sort();
-        names
+    /// The names `set` accepts, sorted: the reference's keywords plus earmark's `input_scale`
+    /// (and `seed` for the Kaldi kinds).
+    pub fn option_names(&self) -> Vec<&'static str> {
+        let names: &[&'static str] = match self {
+            FeatureConfig::LogMel(_) => &MEL_NAMES,
+            FeatureConfig::Fbank(_) => &FBANK_NAMES,
+            FeatureConfig::Mfcc(_) => &MFCC_NAMES,
+        };
+        names.to_vec()
     }
 
     /// Set one option by its reference keyword name, from its text (`--opt NAME=VALUE`).
@@ -196,7 +275,7 @@ impl FeatureConfig {
         let parsed = parse_value(name, value, &current).ok_or_else(bad)?;
         map.insert(name.into(), parsed);
         let mut next = self.clone();
-        next.from_map(map).map_err(|_| bad())?;
+        next.replace_from_map(map).map_err(|_| bad())?;
         *self = next;
         Ok(())
     }
@@ -340,20 +419,32 @@ mod tests {
         };
         assert_eq!((o.norm.as_deref(), o.top_db), (None, None));
         assert!(c.set("pad_mode", "mirror").is_err());
-        assert!(!c.option_names().contains(&"flavor".to_string()));
+        assert!(!c.option_names().contains(&"flavor"));
     }
 
     #[test]
     fn mfcc_hides_fbank_only_keywords() {
         let c = FeatureConfig::new(FeatureKind::Mfcc);
         let names = c.option_names();
-        assert!(
-            names.contains(&"num_ceps".to_string())
-                && names.contains(&"cepstral_lifter".to_string())
-        );
-        assert!(!names.contains(&"use_log_fbank".to_string()));
+        assert!(names.contains(&"num_ceps") && names.contains(&"cepstral_lifter"));
+        assert!(!names.contains(&"use_log_fbank"));
         let mut c = c;
         assert!(c.set("use_power", "false").is_err());
+    }
+
+    #[test]
+    fn option_name_lists_match_the_structs() {
+        for kind in [FeatureKind::LogMel, FeatureKind::Fbank, FeatureKind::Mfcc] {
+            let c = FeatureConfig::new(kind);
+            let mut from_serde: Vec<String> = c
+                .to_map()
+                .keys()
+                .filter(|k| !HIDDEN.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            from_serde.sort();
+            assert_eq!(c.option_names(), from_serde, "{kind}");
+        }
     }
 
     #[test]

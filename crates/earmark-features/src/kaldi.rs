@@ -5,7 +5,7 @@
 
 use crate::mel::{kaldi_bank, MelBank};
 use crate::stft::Spectrum;
-use crate::{invalid, window, FeatureError};
+use crate::{fastlog, invalid, window, FeatureError};
 use earmark_core::{FrameGrid, Frames};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,14 +39,14 @@ impl WindowType {
     }
 
     fn build(self, n: usize, blackman_coeff: f64) -> Vec<f32> {
-        let w = match self {
-            WindowType::Povey => window::povey(n),
-            WindowType::Hanning => window::hann(n, false),
-            WindowType::Hamming => window::hamming(n),
+        // torchaudio's `_feature_window_function`, in its float32 arithmetic.
+        match self {
+            WindowType::Povey => window::torch_povey32(n),
+            WindowType::Hanning => window::torch_hann32(n, false),
+            WindowType::Hamming => window::torch_hamming32(n, false, 0.54, 0.46),
             WindowType::Rectangular => vec![1.0; n],
-            WindowType::Blackman => window::blackman(n, blackman_coeff),
-        };
-        w.into_iter().map(|v| v as f32).collect()
+            WindowType::Blackman => window::torch_blackman32(n, blackman_coeff),
+        }
     }
 }
 
@@ -167,7 +167,8 @@ fn geometry(o: &FbankOptions) -> Result<Geometry, FeatureError> {
     }
     let (shift, size) = (shift as usize, size as usize);
     let padded = if o.round_to_power_of_two {
-        size.next_power_of_two()
+        size.checked_next_power_of_two()
+            .ok_or_else(|| invalid(format!("frame_length {} ms is too long", o.frame_length)))?
     } else {
         size
     };
@@ -192,7 +193,7 @@ fn check(o: &FbankOptions) -> Result<(), FeatureError> {
             ),
         });
     }
-    if !(o.sample_frequency > 0.0) || !o.sample_frequency.is_finite() {
+    if o.sample_frequency.is_nan() || o.sample_frequency <= 0.0 || !o.sample_frequency.is_finite() {
         return Err(invalid(format!(
             "sample_frequency {} must be positive",
             o.sample_frequency
@@ -240,6 +241,14 @@ fn mel_energies(
 ) -> Result<Fbank, FeatureError> {
     check(o)?;
     let g = geometry(o)?;
+    // torchaudio asserts `window_size <= len(waveform)` before anything else (min_duration
+    // included); checking it before building the bank also bounds its size by the input's.
+    if samples.len() < g.size {
+        return Err(FeatureError::TooShort {
+            samples: samples.len(),
+            needed: g.size,
+        });
+    }
     let bank: MelBank = kaldi_bank(
         o.num_mel_bins,
         g.padded,
@@ -256,12 +265,6 @@ fn mel_energies(
             energy: Vec::new(),
             n_frames: 0,
             grid: empty_grid,
-        });
-    }
-    if samples.len() < g.size {
-        return Err(FeatureError::TooShort {
-            samples: samples.len(),
-            needed: g.size,
         });
     }
 
@@ -306,7 +309,7 @@ fn mel_energies(
         None
     };
     let log_energy = |frame: &[f32]| {
-        let e: f32 = frame.iter().map(|x| x * x).sum();
+        let e = sum8(frame, |x| x * x);
         let le = e.max(EPSILON).ln();
         match log_floor {
             Some(f) if o.energy_floor != 0.0 => le.max(f),
@@ -314,6 +317,8 @@ fn mel_energies(
         }
     };
 
+    // Only fbank/mfcc with use_energy read the energy column; skip its sum otherwise.
+    let want_energy = o.use_energy;
     let mut rows = vec![0.0f32; n_frames * n_mel];
     let mut energy = vec![0.0f32; n_frames];
     const CHUNK: usize = 256;
@@ -332,10 +337,10 @@ fn mel_energies(
                     dither_noise(o.seed, i, frame, o.dither as f32);
                 }
                 if o.remove_dc_offset {
-                    let mean = frame.iter().sum::<f32>() / g.size as f32;
+                    let mean = sum8(frame, |x| x) / g.size as f32;
                     frame.iter_mut().for_each(|x| *x -= mean);
                 }
-                if o.raw_energy {
+                if want_energy && o.raw_energy {
                     *e = log_energy(frame);
                 }
                 if preemph != 0.0 {
@@ -345,14 +350,15 @@ fn mel_energies(
                     frame[0] -= preemph * frame[0];
                 }
                 frame.iter_mut().zip(&win).for_each(|(x, w)| *x *= w);
-                if !o.raw_energy {
+                if want_energy && !o.raw_energy {
                     *e = log_energy(frame);
                 }
                 s.input[g.size..].iter_mut().for_each(|x| *x = 0.0);
                 spec.compute(&mut s, &mut power, use_power);
                 bank.apply(&power, row);
                 if use_log {
-                    row.iter_mut().for_each(|v| *v = v.max(EPSILON).ln());
+                    row.iter_mut()
+                        .for_each(|v| *v = fastlog::ln(v.max(EPSILON)));
                 }
             }
         });
@@ -363,6 +369,25 @@ fn mel_energies(
         n_frames,
         grid,
     })
+}
+
+/// `Σ f(x)` with 8 independent accumulators. A single sequential f32 chain neither vectorises
+/// nor matches torch's (vectorised, blocked) reductions as closely.
+#[inline]
+fn sum8(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += f(*x);
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for x in rest {
+        s += f(*x);
+    }
+    s
 }
 
 /// Subtract each column's mean over frames (`subtract_mean`).
@@ -418,10 +443,13 @@ pub fn mfcc(samples: &[f32], o: &MfccOptions) -> Result<Frames, FeatureError> {
             o.num_ceps
         )));
     }
-    // torchaudio calls fbank with htk_compat=False, so the energy is column 0; it then takes
-    // columns [offset, offset + n_mel) with offset = int(not htk_compat) of the *MFCC* call.
+    if o.num_ceps == 0 {
+        return Err(invalid("num_ceps must be at least 1"));
+    }
+    // torchaudio calls fbank with the MFCC's own htk_compat and then slices the energy column
+    // (last with htk_compat, first without) back out, so the DCT always sees exactly the
+    // num_mel_bins log mel energies; `mel_energies` keeps them apart from the start.
     let fb = mel_energies(samples, f, true, true)?;
-    let take_energy_col = f.use_energy && f.htk_compat;
     let dct = dct_matrix(o.num_ceps, n_mel);
     let lifter: Vec<f32> = (0..o.num_ceps)
         .map(|i| {
@@ -437,15 +465,8 @@ pub fn mfcc(samples: &[f32], o: &MfccOptions) -> Result<Frames, FeatureError> {
         .collect();
     let nc = o.num_ceps;
     let mut data = vec![0.0f32; fb.n_frames * nc];
-    let mut mel = vec![0.0f32; n_mel];
     for (i, out) in data.chunks_mut(nc).enumerate() {
-        let row = &fb.rows[i * n_mel..(i + 1) * n_mel];
-        if take_energy_col {
-            mel[0] = fb.energy[i];
-            mel[1..].copy_from_slice(&row[..n_mel - 1]);
-        } else {
-            mel.copy_from_slice(row);
-        }
+        let mel = &fb.rows[i * n_mel..(i + 1) * n_mel];
         for (c, o_) in out.iter_mut().enumerate() {
             let s: f64 = mel
                 .iter()

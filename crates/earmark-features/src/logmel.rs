@@ -3,7 +3,7 @@
 
 use crate::mel::{librosa_bank, torchaudio_bank, MelBank, MelScale};
 use crate::stft::Spectrum;
-use crate::{invalid, window, FeatureError};
+use crate::{fastlog, invalid, window, FeatureError};
 use earmark_core::{FrameGrid, Frames};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -162,9 +162,10 @@ fn pad_signal(x: &[f32], p: usize, mode: PadMode) -> Result<Vec<f32>, FeatureErr
             PadMode::Circular => x[i.rem_euclid(n as i64) as usize],
         }
     };
-    for i in -(p as i64)..(n + p) as i64 {
-        v.push(at(i));
-    }
+    // Only the 2·p edge samples need the mode's index rule; the body is a plain copy.
+    v.extend((-(p as i64)..0).map(at));
+    v.extend_from_slice(x);
+    v.extend((n as i64..(n + p) as i64).map(at));
     Ok(v)
 }
 
@@ -218,7 +219,11 @@ fn compute(samples: &[f32], o: &MelOptions, to_db: bool) -> Result<Frames, Featu
     let mult = o.db_multiplier()?;
 
     // Scale, constant `pad`, then centre padding by n_fft/2.
-    let mut x: Vec<f32> = samples.iter().map(|v| v * o.input_scale as f32).collect();
+    let mut x: Vec<f32> = if o.input_scale == 1.0 {
+        samples.to_vec()
+    } else {
+        samples.iter().map(|v| v * o.input_scale as f32).collect()
+    };
     if o.pad > 0 {
         x = pad_signal(&x, o.pad, PadMode::Constant)?;
     }
@@ -236,12 +241,16 @@ fn compute(samples: &[f32], o: &MelOptions, to_db: bool) -> Result<Frames, Featu
     // Periodic Hann of win_length, zero-padded centrally to n_fft (torch.stft).
     let mut win = vec![0.0f32; o.n_fft];
     let left = (o.n_fft - win_len) / 2;
-    for (w, v) in win[left..left + win_len]
-        .iter_mut()
-        .zip(window::hann(win_len, true))
-    {
-        *w = v as f32;
-    }
+    // torchaudio multiplies by torch.hann_window's float32 values; librosa by scipy's float64
+    // window (its frames are then float64, stored as complex64).
+    let hann: Vec<f32> = match o.flavor {
+        Flavor::Torchaudio => window::torch_hann32(win_len, true),
+        Flavor::Librosa => window::hann(win_len, true)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+    };
+    win[left..left + win_len].copy_from_slice(&hann);
     let spec = Spectrum::new(o.n_fft);
     let n_bins = spec.n_bins();
     let bank: MelBank = match o.flavor {
@@ -297,7 +306,7 @@ fn compute(samples: &[f32], o: &MelOptions, to_db: bool) -> Result<Frames, Featu
                 bank.apply(&mag, row);
                 if to_db {
                     row.iter_mut()
-                        .for_each(|v| *v = mult * v.max(1e-10).log10());
+                        .for_each(|v| *v = mult * fastlog::log10(v.max(1e-10)));
                 }
             }
         });

@@ -27,6 +27,7 @@ impl MelBank {
         MelBank { n_bins, filters }
     }
 
+    #[cfg(test)]
     pub fn n_filters(&self) -> usize {
         self.filters.len()
     }
@@ -34,6 +35,7 @@ impl MelBank {
     /// `out[m] = Σ_k w[m,k]·spec[k]`.
     #[inline]
     pub fn apply(&self, spec: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(spec.len(), self.n_bins);
         for (o, (first, w)) in out.iter_mut().zip(&self.filters) {
             let s = &spec[*first..*first + w.len()];
             *o = w.iter().zip(s).map(|(a, b)| a * b).sum();

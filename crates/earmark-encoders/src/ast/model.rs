@@ -11,9 +11,9 @@
 //! Token layout: 0 = CLS, 1 = distillation, `2 + f·t_dim + t` = patch at frequency row `f`, time
 //! column `t` (frequency-major, time fastest).
 
-use crate::nn;
+use crate::nn::{self, LayerNorm};
 use candle_core::{bail, Module, Result, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -220,10 +220,7 @@ impl Layer {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = (x + self.attention.forward(&self.layernorm_before.forward(x)?)?)?;
-        let m = nn::gelu(&nn::apply_linear(
-            &self.intermediate,
-            &self.layernorm_after.forward(&h)?,
-        )?)?;
+        let m = nn::apply_linear_gelu(&self.intermediate, &self.layernorm_after.forward(&h)?)?;
         &h + nn::apply_linear(&self.output, &m)?
     }
 }

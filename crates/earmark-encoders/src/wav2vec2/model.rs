@@ -9,9 +9,9 @@
 //! channels-last as unfold + matmul; the positional conv's weight norm is folded at load time.
 
 use super::config::Config;
-use crate::nn::{self, ConvCl};
+use crate::nn::{self, ConvCl, LayerNorm};
 use candle_core::{bail, Module, Result, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 /// The normalisation inside one conv layer.
 #[derive(Debug, Clone)]
@@ -63,12 +63,13 @@ impl ConvLayer {
     /// `[B, T, Cin]` → `[B, T', Cout]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = self.conv.forward(x)?;
-        let y = match &self.layer_norm {
-            ConvNorm::None => y,
-            ConvNorm::Group { weight, bias } => nn::group_norm_per_channel(&y, weight, bias, 1e-5)?,
-            ConvNorm::Layer(ln) => ln.forward(&y)?,
-        };
-        nn::gelu(&y)
+        match &self.layer_norm {
+            ConvNorm::None => nn::gelu(&y),
+            ConvNorm::Group { weight, bias } => {
+                nn::group_norm_per_channel_gelu(&y, weight, bias, 1e-5)
+            }
+            ConvNorm::Layer(ln) => nn::gelu(&ln.forward(&y)?),
+        }
     }
 }
 
@@ -250,7 +251,7 @@ impl FeedForward {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = nn::gelu(&nn::apply_linear(&self.intermediate_dense, x)?)?;
+        let h = nn::apply_linear_gelu(&self.intermediate_dense, x)?;
         nn::apply_linear(&self.output_dense, &h)
     }
 }
@@ -286,9 +287,9 @@ impl EncoderLayer {
         } else {
             let h = self
                 .layer_norm
-                .forward(&(x + self.attention.forward(x, mask)?)?)?;
+                .forward_add(x, &self.attention.forward(x, mask)?)?;
             self.final_layer_norm
-                .forward(&(&h + self.feed_forward.forward(&h)?)?)
+                .forward_add(&h, &self.feed_forward.forward(&h)?)
         }
     }
 }
@@ -391,10 +392,12 @@ impl Wav2Vec2Model {
             None => (projected.clone(), None),
         };
         let enc = &self.encoder;
-        h = (&h + enc.pos_conv_embed.forward(&h)?)?;
-        if !enc.stable {
-            h = enc.layer_norm.forward(&h)?;
-        }
+        let pos = enc.pos_conv_embed.forward(&h)?;
+        h = if enc.stable {
+            (&h + pos)?
+        } else {
+            enc.layer_norm.forward_add(&h, &pos)?
+        };
         let l = enc.layers.len();
         let last_needed = if want_last {
             l

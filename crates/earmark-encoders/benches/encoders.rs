@@ -1,0 +1,110 @@
+//! CPU timing of full-size, random-weight encoders on one 10 s window, every hidden state kept.
+//!
+//! - `hubert_base_10s`: transformers `HubertConfig()` defaults (768 wide, 12 layers, group-norm
+//!   conv extractor, 128-tap positional conv in 16 groups) on 160 000 samples.
+//! - `ast_1024_frames`: `ASTConfig(max_length=1024)` (768 wide, 12 layers, 1214 tokens).
+//!
+//! `cargo bench -p earmark-encoders`; compare with
+//! `shared/bench/reference.py --only HUBERT_BASE` / `--only AST` at the same thread count
+//! (`RAYON_NUM_THREADS`). Weights are random and built in memory: the arithmetic is the same as
+//! for a trained checkpoint.
+
+use candle_core::{DType, Device, Result, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder};
+use criterion::{criterion_group, criterion_main, Criterion};
+use earmark_encoders::ast::{AstModel, Config as AstConfig};
+use earmark_encoders::wav2vec2::{Config, Wav2Vec2Model};
+use std::time::{Duration, Instant};
+
+/// Every tensor the model asks for exists and is drawn from N(0, 0.02²); layer-norm weights
+/// are drawn around 1.
+struct RandomWeights;
+
+impl SimpleBackend for RandomWeights {
+    fn get(&self, s: Shape, name: &str, _: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
+        let mean = if name.ends_with("norm.weight") || name.ends_with("weight_g") {
+            1.0
+        } else {
+            0.0
+        };
+        Tensor::randn(mean, 0.02f32, s, dev)?.to_dtype(dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> Result<Tensor> {
+        candle_core::bail!("random weights need a shape for {name}")
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        true
+    }
+}
+
+fn random_vb() -> VarBuilder<'static> {
+    VarBuilder::from_backend(Box::new(RandomWeights), DType::F32, Device::Cpu)
+}
+
+const SECONDS: f64 = 10.0;
+
+fn report(name: &str, mut f: impl FnMut()) {
+    f();
+    let mut ts: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    let med = ts[ts.len() / 2];
+    println!(
+        "{name}: median {med:.3} s over 5 runs (min {:.3} s), {:.1}x realtime for {SECONDS} s audio, {} threads",
+        ts[0],
+        SECONDS / med,
+        candle_core::utils::get_num_threads()
+    );
+}
+
+fn hubert_base(c: &mut Criterion) {
+    let model = Wav2Vec2Model::new(&Config::base("hubert"), random_vb()).expect("HuBERT base");
+    let n = (16_000.0 * SECONDS) as usize;
+    let wave = Tensor::randn(0f32, 1.0, (1, n), &Device::Cpu).expect("waveform");
+    let all: Vec<usize> = (0..=model.num_layers()).collect();
+    let mut run = || {
+        let out = model.forward(&wave, None, &all, true).expect("forward");
+        assert_eq!(out.hidden_states.len(), all.len());
+        std::hint::black_box(out);
+    };
+    report("HUBERT_BASE 10 s", &mut run);
+    c.bench_function("hubert_base_10s", |b| b.iter(&mut run));
+}
+
+fn ast(c: &mut Criterion) {
+    let cfg = AstConfig::audioset_10_10();
+    let model = AstModel::new(&cfg, random_vb()).expect("AST");
+    let x = Tensor::randn(
+        0f32,
+        0.5,
+        (1, cfg.max_length, cfg.num_mel_bins),
+        &Device::Cpu,
+    )
+    .expect("fbank");
+    let all: Vec<usize> = (0..=model.num_layers()).collect();
+    let mut run = || {
+        let out = model.forward(&x, &all, true).expect("forward");
+        assert_eq!(out.hidden_states.len(), all.len());
+        std::hint::black_box(out);
+    };
+    report("AST 1024 frames (10.24 s)", &mut run);
+    c.bench_function("ast_1024_frames", |b| b.iter(&mut run));
+}
+
+criterion_group! {
+    name = encoders;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(15));
+    targets = hubert_base, ast
+}
+criterion_main!(encoders);
