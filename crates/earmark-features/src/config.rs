@@ -256,6 +256,11 @@ impl FeatureConfig {
 
     /// Set one option by its reference keyword name, from its text (`--opt NAME=VALUE`).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), FeatureError> {
+        // torchaudio's `normalized` also takes "window" (= True) besides a bool.
+        let value = match (name, value.trim()) {
+            ("normalized", "window") => "true",
+            _ => value,
+        };
         let mut map = self.to_map();
         let current = match map.get(name) {
             Some(v) if !HIDDEN.contains(&name) => v.clone(),
@@ -313,6 +318,7 @@ fn expected_text(name: &str, current: &Value) -> String {
         "mel_scale" => "htk or slaney".into(),
         "norm" => "none or slaney".into(),
         "stype" => "power or magnitude".into(),
+        "normalized" => "true, false or window (frame_length is not supported)".into(),
         "win_length" | "hop_length" | "f_max" | "top_db" | "onesided" => "a number, or none".into(),
         _ => match current {
             Value::Bool(_) => "true or false".into(),
@@ -419,6 +425,12 @@ mod tests {
         };
         assert_eq!((o.norm.as_deref(), o.top_db), (None, None));
         assert!(c.set("pad_mode", "mirror").is_err());
+        c.set("normalized", "window").unwrap();
+        let err = c.set("normalized", "frame_length").unwrap_err().to_string();
+        assert!(
+            err.contains("normalized") && err.contains("frame_length"),
+            "{err}"
+        );
         assert!(!c.option_names().contains(&"flavor"));
     }
 

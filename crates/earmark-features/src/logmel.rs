@@ -40,9 +40,13 @@ pub struct MelOptions {
     pub pad: usize,
     pub n_mels: usize,
     pub power: f64,
+    /// `True` divides the spectrum by the window's L2 norm (torchaudio's `normalized=True`,
+    /// i.e. `"window"`); `"frame_length"` normalisation is not offered.
     pub normalized: bool,
     pub center: bool,
     pub pad_mode: PadMode,
+    /// Accepted and ignored, as torchaudio does: `MelSpectrogram` deprecated it and always
+    /// computes the one-sided spectrum (only that has the `n_fft/2 + 1` bins the bank reads).
     pub onesided: Option<bool>,
     /// `None` or `"slaney"` (area normalisation).
     pub norm: Option<String>,
@@ -188,11 +192,6 @@ fn compute(samples: &[f32], o: &MelOptions, to_db: bool) -> Result<Frames, Featu
             "n_fft {}, win_length {win_len}, hop_length {hop}: need 0 < win_length ≤ n_fft and hop_length > 0",
             o.n_fft
         )));
-    }
-    if o.onesided == Some(false) {
-        return Err(FeatureError::Unsupported {
-            what: "onesided=false (mel filters need the one-sided spectrum)".into(),
-        });
     }
     if o.n_mels == 0 || o.sample_rate == 0 {
         return Err(invalid("n_mels and sample_rate must be positive"));
