@@ -105,10 +105,9 @@ impl Source {
                     path: path.to_path_buf(),
                     reason: what.to_string(),
                 },
-                e if is_eof(&e) => AudioError::Truncated {
+                e if is_eof(&e) => AudioError::Decode {
                     path: path.to_path_buf(),
-                    expected_frames: 0,
-                    got_frames: 0,
+                    reason: "the file ends inside its header or index (truncated?)".into(),
                 },
                 e => map_err(path, e, "reading the header"),
             })?;

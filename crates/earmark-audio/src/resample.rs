@@ -27,6 +27,8 @@
 //! in, as its read position advances before each sample is computed; measured in the tests as a
 //! residual delay of exactly +1.00 samples at every ratio before this correction). Then output sample `k` sits at input time `k / rate_out` exactly, and the
 //! output has `ceil(n · out / in)` samples (torchaudio's length convention).
+//! What remains is rubato's tabulated-sinc offset of `1 / OVERSAMPLING` input samples (under 4 µs
+//! at 1 kHz input, 0.012 output samples at 16 → 48 kHz), which the tests measure and bound.
 //!
 //! The same [`StreamResampler`] serves whole buffers ([`resample`]) and streamed windows
 //! ([`crate::Windows`]); it always calls rubato with the same fixed input chunk, so the result

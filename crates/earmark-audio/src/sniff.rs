@@ -84,7 +84,10 @@ pub(crate) fn sniff(path: &Path) -> Result<(Container, Option<WavFmt>), AudioErr
     }
     // MP3: an ID3v2 tag, or an MPEG audio frame sync (11 set bits) with layer III.
     if head.starts_with(b"ID3")
-        || (head.len() >= 2 && head[0] == 0xFF && (head[1] & 0xE0) == 0xE0 && (head[1] & 0x06) == 0x02)
+        || (head.len() >= 2
+            && head[0] == 0xFF
+            && (head[1] & 0xE0) == 0xE0
+            && (head[1] & 0x06) == 0x02)
     {
         return Ok((Container::Mp3, None));
     }

@@ -97,7 +97,10 @@ impl WavWriter {
     ) -> Result<WavWriter, AudioError> {
         if channels == 0 || channels > limits::MAX_CHANNELS {
             return Err(AudioError::BadOptions {
-                reason: format!("cannot write {channels} channels (1..={})", limits::MAX_CHANNELS),
+                reason: format!(
+                    "cannot write {channels} channels (1..={})",
+                    limits::MAX_CHANNELS
+                ),
             });
         }
         limits::check_option_rate("WAV rate", rate)?;
@@ -179,7 +182,7 @@ impl WavWriter {
             move |source| AudioError::Write { path, source }
         };
         let frame_bytes = self.channels as u64 * self.format.bytes() as u64;
-        if self.data_bytes % frame_bytes != 0 {
+        if !self.data_bytes.is_multiple_of(frame_bytes) {
             return Err(AudioError::BadOptions {
                 reason: format!(
                     "{}: sample count is not a multiple of {} channels",
@@ -196,11 +199,14 @@ impl WavWriter {
         }
         let riff = (HEADER_BYTES - 8 + self.data_bytes + self.data_bytes % 2) as u32;
         out.seek(SeekFrom::Start(4)).map_err(err(&self.path))?;
-        out.write_all(&riff.to_le_bytes()).map_err(err(&self.path))?;
+        out.write_all(&riff.to_le_bytes())
+            .map_err(err(&self.path))?;
         out.seek(SeekFrom::Start(40)).map_err(err(&self.path))?;
         out.write_all(&(self.data_bytes as u32).to_le_bytes())
             .map_err(err(&self.path))?;
-        let file = out.into_inner().map_err(|e| err(&self.path)(e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| err(&self.path)(e.into_error()))?;
         file.sync_all().map_err(err(&self.path))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.path).map_err(err(&self.path))?;

@@ -109,9 +109,14 @@ impl Windows {
     /// Open `path` and plan windows; decoding starts with the first `next()`.
     pub fn open(path: &Path, opts: &WindowOptions) -> Result<Windows, AudioError> {
         let bad = |reason: String| Err(AudioError::BadOptions { reason });
-        for (name, v) in [("window_secs", opts.window_secs), ("hop_secs", opts.hop_secs)] {
+        for (name, v) in [
+            ("window_secs", opts.window_secs),
+            ("hop_secs", opts.hop_secs),
+        ] {
             if !v.is_finite() || v <= 0.0 {
-                return bad(format!("{name} must be a positive number of seconds, got {v}"));
+                return bad(format!(
+                    "{name} must be a positive number of seconds, got {v}"
+                ));
             }
         }
         if let Some(r) = opts.target_rate {

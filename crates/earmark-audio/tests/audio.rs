@@ -5,8 +5,7 @@
 //! tests' allocations.)
 
 use earmark_audio::{
-    info, load_mono, resample, write_wav, AudioError, LastWindow, WavFormat, WindowOptions,
-    Windows,
+    info, load_mono, resample, write_wav, AudioError, LastWindow, WavFormat, WindowOptions, Windows,
 };
 use earmark_testkit::{read_json, read_npy_f32, sine, test_signal};
 use std::f64::consts::PI;
@@ -22,12 +21,19 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A WAV file from parts: `fmt ` body, optional extra chunks before `data`, and the data bytes;
 /// `data_len` overrides the declared data size (for truncation tests).
-fn wav_bytes(fmt: &[u8], extra: &[(&[u8; 4], &[u8])], data: &[u8], data_len: Option<u32>) -> Vec<u8> {
+fn wav_bytes(
+    fmt: &[u8],
+    extra: &[(&[u8; 4], &[u8])],
+    data: &[u8],
+    data_len: Option<u32>,
+) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(b"WAVE");
     let mut chunk = |id: &[u8], b: &[u8], len: u32| {
@@ -76,7 +82,9 @@ fn fmt_extensible(channels: u16, rate: u32, bits: u16, float: bool, mask: u32) -
 
 fn pcm16_le(x: &[f32]) -> Vec<u8> {
     x.iter()
-        .flat_map(|v| (((*v as f64) * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+        .flat_map(|v| {
+            (((*v as f64) * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()
+        })
         .collect()
 }
 
@@ -119,13 +127,20 @@ fn zero_cross_freq(x: &[f32], rate: u32) -> f64 {
 
 fn snr_db(got: &[f32], want: &[f32]) -> f64 {
     let sig: f64 = want.iter().map(|v| (*v as f64).powi(2)).sum();
-    let err: f64 = got.iter().zip(want).map(|(g, w)| (*g as f64 - *w as f64).powi(2)).sum();
+    let err: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (*g as f64 - *w as f64).powi(2))
+        .sum();
     10.0 * (sig / err).log10()
 }
 
 fn names_file(e: &AudioError, path: &Path) {
     let msg = e.to_string();
-    assert!(msg.starts_with(&path.display().to_string()), "message does not name the file: {msg}");
+    assert!(
+        msg.starts_with(&path.display().to_string()),
+        "message does not name the file: {msg}"
+    );
     assert!(!msg.contains('\n'), "message is not one line: {msg}");
 }
 
@@ -143,10 +158,16 @@ fn fixture_wavs_decode_to_int16_over_32768_exactly() {
             want
         } else {
             assert_eq!(shape[1], channels);
-            want.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect()
+            want.chunks_exact(channels)
+                .map(|f| f.iter().sum::<f32>() / channels as f32)
+                .collect()
         };
         let w = load_mono(&path, None).unwrap();
-        assert_eq!(w.rate.0 as u64, m["sample_rate"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            w.rate.0 as u64,
+            m["sample_rate"].as_u64().unwrap(),
+            "{name}"
+        );
         assert_eq!(w.samples, mono, "{name}: decoded samples differ");
         let i = info(&path).unwrap();
         assert_eq!(i.frames, m["frames"].as_u64().unwrap(), "{name}");
@@ -166,19 +187,37 @@ fn resample_length_matches_torchaudio() {
         (4000, 8000, 16_000, 8000),
         (1, 44_100, 16_000, 1),
         (7, 48_000, 16_000, 3),
-        (52837, 16_000, 22_050, (52837u64 * 22050).div_ceil(16000) as usize),
+        (
+            52837,
+            16_000,
+            22_050,
+            (52837u64 * 22050).div_ceil(16000) as usize,
+        ),
         (0, 44_100, 16_000, 0),
     ] {
         let out = resample(&vec![0.1; n], from, to).unwrap();
         assert_eq!(out.len(), want, "{n} @ {from} → {to}");
     }
-    assert!(matches!(resample(&[0.0], 0, 16_000), Err(AudioError::BadOptions { .. })));
+    assert!(matches!(
+        resample(&[0.0], 0, 16_000),
+        Err(AudioError::BadOptions { .. })
+    ));
 }
 
 #[test]
 fn resampled_sine_keeps_frequency_amplitude_and_phase() {
     // 44.1 → 16 kHz and 8 → 16 kHz: a sine stays the same sine, at the same time.
-    for (from, to, freq) in [(44_100u32, 16_000u32, 997.0), (48_000, 16_000, 997.0), (16_000, 8_000, 997.0), (16_000, 48_000, 997.0), (44_100, 48_000, 997.0), (11_025, 16_000, 997.0), (44_100, 16_000, 6_000.0), (8_000, 16_000, 300.0), (22_050, 16_000, 3_100.0)] {
+    for (from, to, freq) in [
+        (44_100u32, 16_000u32, 997.0),
+        (48_000, 16_000, 997.0),
+        (16_000, 8_000, 997.0),
+        (16_000, 48_000, 997.0),
+        (44_100, 48_000, 997.0),
+        (11_025, 16_000, 997.0),
+        (44_100, 16_000, 6_000.0),
+        (8_000, 16_000, 300.0),
+        (22_050, 16_000, 3_100.0),
+    ] {
         let amp = 0.5;
         let x = sine(from, freq, amp, from as usize * 2);
         let y = resample(&x, from, to).unwrap();
@@ -199,7 +238,10 @@ fn resampled_sine_keeps_frequency_amplitude_and_phase() {
         assert!((f - freq).abs() < 1e-3 * freq, "frequency {f}");
         // What remains is rubato's sinc table offset of 1/OVERSAMPLING input samples (≤ 0.012 output samples here).
         let expected = 1.0 / earmark_audio::resample::OVERSAMPLING as f64 * to as f64 / from as f64;
-        assert!((delay_samples - expected).abs() < 2e-3 && delay_samples.abs() < 0.02, "misaligned by {delay_samples} samples");
+        assert!(
+            (delay_samples - expected).abs() < 2e-3 && delay_samples.abs() < 0.02,
+            "misaligned by {delay_samples} samples"
+        );
     }
 }
 
@@ -292,7 +334,11 @@ fn wav_formats_round_trip() {
         assert_eq!(i.bits_per_sample, Some(fmt.bits() as u32), "{fmt:?}");
         assert_eq!(i.frames, 4000);
         let y = load_mono(&p, None).unwrap();
-        let worst = x.iter().zip(&y.samples).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst = x
+            .iter()
+            .zip(&y.samples)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(worst <= tol as f32 * 0.5 + 1e-9, "{fmt:?}: {worst}");
     }
     // PCM16 decodes to exactly int16 / 32768.
@@ -305,11 +351,30 @@ fn extensible_and_list_before_data() {
     let dir = tmpdir("layouts");
     let x = sine(22_050, 440.0, 0.4, 2205);
     let stereo: Vec<f32> = x.iter().flat_map(|v| [*v, -*v * 0.5]).collect();
-    let want_mono: Vec<f32> = q16(&stereo).chunks(2).map(|f| (f[0] + f[1]) / 2.0).collect();
+    let want_mono: Vec<f32> = q16(&stereo)
+        .chunks(2)
+        .map(|f| (f[0] + f[1]) / 2.0)
+        .collect();
     let list: &[u8] = b"INFOISFT\x0d\x00\x00\x00earmark test\x00\x00"; // odd-length field, padded
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("ext_pcm16", wav_bytes(&fmt_extensible(2, 22_050, 16, false, 3), &[], &pcm16_le(&stereo), None)),
-        ("list_first", wav_bytes(&fmt_chunk(1, 2, 22_050, 16), &[(b"LIST", list), (b"junk", b"abc")], &pcm16_le(&stereo), None)),
+        (
+            "ext_pcm16",
+            wav_bytes(
+                &fmt_extensible(2, 22_050, 16, false, 3),
+                &[],
+                &pcm16_le(&stereo),
+                None,
+            ),
+        ),
+        (
+            "list_first",
+            wav_bytes(
+                &fmt_chunk(1, 2, 22_050, 16),
+                &[(b"LIST", list), (b"junk", b"abc")],
+                &pcm16_le(&stereo),
+                None,
+            ),
+        ),
     ];
     for (name, bytes) in cases {
         let p = dir.join(format!("{name}.wav"));
@@ -322,9 +387,21 @@ fn extensible_and_list_before_data() {
     let quad: Vec<f32> = x.iter().flat_map(|v| [*v, 0.25, -*v, 0.5]).collect();
     let bytes: Vec<u8> = quad.iter().flat_map(|v| v.to_le_bytes()).collect();
     let p = dir.join("ext_f32_quad.wav");
-    std::fs::write(&p, wav_bytes(&fmt_extensible(4, 22_050, 32, true, 0x33), &[], &bytes, None)).unwrap();
+    std::fs::write(
+        &p,
+        wav_bytes(
+            &fmt_extensible(4, 22_050, 32, true, 0x33),
+            &[],
+            &bytes,
+            None,
+        ),
+    )
+    .unwrap();
     let w = load_mono(&p, None).unwrap();
-    let want: Vec<f32> = quad.chunks(4).map(|f| f.iter().sum::<f32>() * 0.25).collect();
+    let want: Vec<f32> = quad
+        .chunks(4)
+        .map(|f| f.iter().sum::<f32>() * 0.25)
+        .collect();
     assert_eq!(w.samples, want);
     assert_eq!(info(&p).unwrap().channels, 4);
 }
@@ -334,7 +411,9 @@ fn multichannel_mixdown_is_the_mean() {
     let dir = tmpdir("mix");
     for ch in [2usize, 3, 6] {
         let n = 1000;
-        let inter: Vec<f32> = (0..n * ch).map(|i| ((i % 97) as f32 / 97.0 - 0.5) * 0.8).collect();
+        let inter: Vec<f32> = (0..n * ch)
+            .map(|i| ((i % 97) as f32 / 97.0 - 0.5) * 0.8)
+            .collect();
         let p = dir.join(format!("{ch}.wav"));
         write_wav(&p, &inter, 48_000, ch, WavFormat::F32).unwrap();
         let w = load_mono(&p, None).unwrap();
@@ -354,7 +433,10 @@ fn flac_decodes_exactly() {
     let w = load_mono(&p, None).unwrap();
     assert_eq!(w.samples, wav.samples, "FLAC is lossless");
     let i = info(&p).unwrap();
-    assert_eq!((i.format.as_str(), i.codec.as_str(), i.bits_per_sample), ("flac", "flac", Some(16)));
+    assert_eq!(
+        (i.format.as_str(), i.codec.as_str(), i.bits_per_sample),
+        ("flac", "flac", Some(16))
+    );
 }
 
 #[test]
@@ -370,10 +452,19 @@ fn mp3_and_vorbis_decode_to_the_known_signal() {
         assert_eq!(i.sample_rate, 16_000);
         let w = load_mono(&p, None).unwrap();
         // Gapless decode: same length (within one MP3 granule) and no time shift.
-        assert!((w.len() as i64 - wav.len() as i64).abs() <= 576, "{file}: {} vs {}", w.len(), wav.len());
+        assert!(
+            (w.len() as i64 - wav.len() as i64).abs() <= 576,
+            "{file}: {} vs {}",
+            w.len(),
+            wav.len()
+        );
         let n = w.len().min(wav.len());
         let snr = snr_db(&w.samples[..n], &wav.samples[..n]);
-        eprintln!("{file}: SNR vs source {snr:.1} dB ({} vs {} samples)", w.len(), wav.len());
+        eprintln!(
+            "{file}: SNR vs source {snr:.1} dB ({} vs {} samples)",
+            w.len(),
+            wav.len()
+        );
         assert!(snr > min_snr, "{file}: SNR {snr}");
     }
 }
@@ -381,7 +472,10 @@ fn mp3_and_vorbis_decode_to_the_known_signal() {
 // ---------------------------------------------------------------- windows
 
 fn collect(path: &Path, opts: &WindowOptions) -> Vec<earmark_audio::Window> {
-    Windows::open(path, opts).unwrap().collect::<Result<_, _>>().unwrap()
+    Windows::open(path, opts)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 #[test]
@@ -399,15 +493,33 @@ fn streamed_windows_equal_whole_file() {
         let rate = whole.rate.0;
         for (win_s, hop_s) in [(1.0, 0.5), (2.0, 0.37), (0.5, 1.25), (10.0, 5.0)] {
             for last in [LastWindow::Pad, LastWindow::Drop] {
-                let opts = WindowOptions { window_secs: win_s, hop_secs: hop_s, target_rate: target, last };
+                let opts = WindowOptions {
+                    window_secs: win_s,
+                    hop_secs: hop_s,
+                    target_rate: target,
+                    last,
+                };
                 let ws = collect(&p, &opts);
                 let win = (win_s * rate as f64).round() as u64;
                 let hop = (hop_s * rate as f64).round() as u64;
                 let total = whole.len() as u64;
-                let n_full = if total >= win { (total - win) / hop + 1 } else { 0 };
-                let last_full_end = if n_full > 0 { (n_full - 1) * hop + win } else { 0 };
-                let extra = last == LastWindow::Pad && last_full_end < total && n_full * hop < total;
-                assert_eq!(ws.len() as u64, n_full + extra as u64, "{target:?} {win_s}/{hop_s} {last:?}");
+                let n_full = if total >= win {
+                    (total - win) / hop + 1
+                } else {
+                    0
+                };
+                let last_full_end = if n_full > 0 {
+                    (n_full - 1) * hop + win
+                } else {
+                    0
+                };
+                let extra =
+                    last == LastWindow::Pad && last_full_end < total && n_full * hop < total;
+                assert_eq!(
+                    ws.len() as u64,
+                    n_full + extra as u64,
+                    "{target:?} {win_s}/{hop_s} {last:?}"
+                );
                 for w in &ws {
                     assert_eq!(w.rate, rate);
                     assert_eq!(w.start_sample, w.index * hop);
@@ -416,7 +528,12 @@ fn streamed_windows_equal_whole_file() {
                     let e = (s + win as usize).min(whole.len());
                     assert_eq!(w.valid, e - s);
                     // Bit-identical: the streaming resampler runs the same chunks as the whole-file one.
-                    assert_eq!(&w.samples[..w.valid], &whole.samples[s..e], "window {}", w.index);
+                    assert_eq!(
+                        &w.samples[..w.valid],
+                        &whole.samples[s..e],
+                        "window {}",
+                        w.index
+                    );
                     assert!(w.samples[w.valid..].iter().all(|v| *v == 0.0));
                     assert_eq!(w.grid().start_sample(3), s as i64 + 3);
                     assert!((w.span().start.0 - s as f64 / rate as f64).abs() < 1e-12);
@@ -430,21 +547,52 @@ fn streamed_windows_equal_whole_file() {
 fn window_options_are_checked() {
     let p = earmark_testkit::fixture("audio/mono8k.wav");
     for (w, h) in [(0.0, 1.0), (1.0, -1.0), (f64::NAN, 1.0), (1e-6, 1.0)] {
-        let opts = WindowOptions { window_secs: w, hop_secs: h, target_rate: None, last: LastWindow::Pad };
-        assert!(matches!(Windows::open(&p, &opts), Err(AudioError::BadOptions { .. })), "{w} {h}");
+        let opts = WindowOptions {
+            window_secs: w,
+            hop_secs: h,
+            target_rate: None,
+            last: LastWindow::Pad,
+        };
+        assert!(
+            matches!(Windows::open(&p, &opts), Err(AudioError::BadOptions { .. })),
+            "{w} {h}"
+        );
     }
-    let opts = WindowOptions { target_rate: Some(0), ..Default::default() };
-    assert!(matches!(Windows::open(&p, &opts), Err(AudioError::BadOptions { .. })));
+    let opts = WindowOptions {
+        target_rate: Some(0),
+        ..Default::default()
+    };
+    assert!(matches!(
+        Windows::open(&p, &opts),
+        Err(AudioError::BadOptions { .. })
+    ));
     // Shorter than a window: one padded window, or none.
-    let opts = WindowOptions { window_secs: 1.0, hop_secs: 1.0, target_rate: None, last: LastWindow::Pad };
+    let opts = WindowOptions {
+        window_secs: 1.0,
+        hop_secs: 1.0,
+        target_rate: None,
+        last: LastWindow::Pad,
+    };
     let ws = collect(&p, &opts);
-    assert_eq!((ws.len(), ws[0].valid, ws[0].samples.len()), (1, 4000, 8000));
+    assert_eq!(
+        (ws.len(), ws[0].valid, ws[0].samples.len()),
+        (1, 4000, 8000)
+    );
     assert!((ws[0].span().end.0 - 0.5).abs() < 1e-12);
-    let ws = collect(&p, &WindowOptions { last: LastWindow::Drop, ..opts });
+    let ws = collect(
+        &p,
+        &WindowOptions {
+            last: LastWindow::Drop,
+            ..opts
+        },
+    );
     assert!(ws.is_empty());
     // Serde round trip with defaults filled in.
     let o: WindowOptions = serde_json::from_str(r#"{"window_secs": 2.0, "last": "drop"}"#).unwrap();
-    assert_eq!((o.window_secs, o.hop_secs, o.last), (2.0, 5.0, LastWindow::Drop));
+    assert_eq!(
+        (o.window_secs, o.hop_secs, o.last),
+        (2.0, 5.0, LastWindow::Drop)
+    );
 }
 
 // ---------------------------------------------------------------- bad input
@@ -465,7 +613,12 @@ fn bad_files_give_clear_errors() {
         for (what, r) in [
             ("info", info(p).map(|_| ())),
             ("load_mono", load_mono(p, Some(8000)).map(|_| ())),
-            ("windows", Windows::open(p, &WindowOptions::default()).and_then(|w| w.collect::<Result<Vec<_>, _>>()).map(|_| ())),
+            (
+                "windows",
+                Windows::open(p, &WindowOptions::default())
+                    .and_then(|w| w.collect::<Result<Vec<_>, _>>())
+                    .map(|_| ()),
+            ),
         ] {
             let e = r.expect_err(&format!("{what} accepted {}", p.display()));
             assert!(pred(&e), "{what} on {}: unexpected {e:?}", p.display());
@@ -476,33 +629,84 @@ fn bad_files_give_clear_errors() {
 
     let p = put("random.wav", &random);
     check(&p, &|e| matches!(e, AudioError::NotAudio { .. }));
-    let p = put("notes.txt", b"this is a text file, not audio\n".repeat(20).as_slice());
+    let p = put(
+        "notes.txt",
+        b"this is a text file, not audio\n".repeat(20).as_slice(),
+    );
     check(&p, &|e| matches!(e, AudioError::NotAudio { .. }));
     let p = put("empty.wav", b"");
     check(&p, &|e| matches!(e, AudioError::Empty { .. }));
-    let p = put("zero_frames.wav", &wav_bytes(&fmt_chunk(1, 1, 16_000, 16), &[], &[], None));
+    let p = put(
+        "zero_frames.wav",
+        &wav_bytes(&fmt_chunk(1, 1, 16_000, 16), &[], &[], None),
+    );
     check(&p, &|e| matches!(e, AudioError::Empty { .. }));
 
     // Header claims 16000 frames; the file holds 1600.
-    let p = put("truncated.wav", &wav_bytes(&fmt_chunk(1, 1, 16_000, 16), &[], &pcm16_le(&tone), Some(32_000)));
-    check(&p, &|e| matches!(e, AudioError::Truncated { expected_frames: 16_000, got_frames, .. } if *got_frames <= 1600));
+    let p = put(
+        "truncated.wav",
+        &wav_bytes(
+            &fmt_chunk(1, 1, 16_000, 16),
+            &[],
+            &pcm16_le(&tone),
+            Some(32_000),
+        ),
+    );
+    check(
+        &p,
+        &|e| matches!(e, AudioError::Truncated { expected_frames: 16_000, got_frames, .. } if *got_frames <= 1600),
+    );
     // ... and the same file cut in the middle of its data.
     let full = wav_bytes(&fmt_chunk(1, 1, 16_000, 16), &[], &pcm16_le(&tone), None);
     let p = put("cut.wav", &full[..full.len() - 1001]);
-    check(&p, &|e| matches!(e, AudioError::Truncated { expected_frames: 1600, .. }));
+    check(&p, &|e| {
+        matches!(
+            e,
+            AudioError::Truncated {
+                expected_frames: 1600,
+                ..
+            }
+        )
+    });
     // Cut inside the header.
     let p = put("cut_header.wav", &full[..30]);
-    check(&p, &|e| matches!(e, AudioError::NotAudio { .. } | AudioError::Truncated { .. }));
+    check(&p, &|e| {
+        matches!(
+            e,
+            AudioError::NotAudio { .. } | AudioError::Truncated { .. }
+        )
+    });
 
-    let p = put("adpcm.wav", &wav_bytes(&fmt_chunk(2, 1, 16_000, 4), &[], &[0; 256], None));
-    check(&p, &|e| matches!(e, AudioError::Unsupported { what, .. } if what.contains("0x0002")));
-    let p = put("mp3_in_wav.wav", &wav_bytes(&fmt_chunk(0x55, 1, 16_000, 0), &[], &[0; 256], None));
-    check(&p, &|e| matches!(e, AudioError::Unsupported { what, .. } if what.contains("0x0055")));
-    let p = put("no_channels.wav", &wav_bytes(&fmt_chunk(1, 0, 16_000, 16), &[], &[0; 256], None));
+    let p = put(
+        "adpcm.wav",
+        &wav_bytes(&fmt_chunk(2, 1, 16_000, 4), &[], &[0; 256], None),
+    );
+    check(
+        &p,
+        &|e| matches!(e, AudioError::Unsupported { what, .. } if what.contains("0x0002")),
+    );
+    let p = put(
+        "mp3_in_wav.wav",
+        &wav_bytes(&fmt_chunk(0x55, 1, 16_000, 0), &[], &[0; 256], None),
+    );
+    check(
+        &p,
+        &|e| matches!(e, AudioError::Unsupported { what, .. } if what.contains("0x0055")),
+    );
+    let p = put(
+        "no_channels.wav",
+        &wav_bytes(&fmt_chunk(1, 0, 16_000, 16), &[], &[0; 256], None),
+    );
     check(&p, &|e| matches!(e, AudioError::NoChannels { .. }));
-    let p = put("many_channels.wav", &wav_bytes(&fmt_chunk(1, 200, 16_000, 16), &[], &[0; 4000], None));
+    let p = put(
+        "many_channels.wav",
+        &wav_bytes(&fmt_chunk(1, 200, 16_000, 16), &[], &[0; 4000], None),
+    );
     check(&p, &|e| matches!(e, AudioError::Limit { max: 64, .. }));
-    let p = put("fast.wav", &wav_bytes(&fmt_chunk(1, 1, 5_000_000, 16), &[], &[0; 256], None));
+    let p = put(
+        "fast.wav",
+        &wav_bytes(&fmt_chunk(1, 1, 5_000_000, 16), &[], &[0; 256], None),
+    );
     check(&p, &|e| matches!(e, AudioError::Limit { max: 768_000, .. }));
 
     for (name, bad) in [("nan.wav", f32::NAN), ("inf.wav", f32::INFINITY)] {
@@ -510,7 +714,10 @@ fn bad_files_give_clear_errors() {
         x[1234] = bad;
         let p = dir.join(name);
         write_wav(&p, &x, 16_000, 1, WavFormat::F32).unwrap();
-        check(&p, &|e| matches!(e, AudioError::NonFinite { sample_index: 1234, seconds, .. } if (seconds - 1234.0 / 16_000.0).abs() < 1e-12));
+        check(
+            &p,
+            &|e| matches!(e, AudioError::NonFinite { sample_index: 1234, seconds, .. } if (seconds - 1234.0 / 16_000.0).abs() < 1e-12),
+        );
     }
 
     let missing = dir.join("missing.wav");
@@ -519,27 +726,51 @@ fn bad_files_give_clear_errors() {
     names_file(&e, &missing);
 
     // Cut compressed files: truncation shows up as an error or as fewer frames, never a panic.
-    for (file, keep) in [("tone_chirp_16k.flac", 0.5), ("tone_chirp_16k.mp3", 0.5), ("tone_chirp_16k.ogg", 0.5)] {
+    for (file, keep) in [
+        ("tone_chirp_16k.flac", 0.5),
+        ("tone_chirp_16k.mp3", 0.5),
+        ("tone_chirp_16k.ogg", 0.5),
+    ] {
         let bytes = std::fs::read(data(file)).unwrap();
-        let p = put(&format!("cut_{file}"), &bytes[..(bytes.len() as f64 * keep) as usize]);
+        let p = put(
+            &format!("cut_{file}"),
+            &bytes[..(bytes.len() as f64 * keep) as usize],
+        );
         match info(&p) {
             Err(e) => {
                 names_file(&e, &p);
                 eprintln!("cut {file}: {e}");
             }
-            Ok(i) => eprintln!("cut {file}: decodes {} frames (no length in header)", i.frames),
+            Ok(i) => eprintln!(
+                "cut {file}: decodes {} frames (no length in header)",
+                i.frames
+            ),
         }
     }
     // The cut FLAC declares its length in STREAMINFO, so it must be Truncated.
     let e = info(&dir.join("cut_tone_chirp_16k.flac")).unwrap_err();
-    assert!(matches!(e, AudioError::Truncated { expected_frames: 14_400, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            AudioError::Truncated {
+                expected_frames: 14_400,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn fuzzed_wav_headers_never_panic() {
     // Random byte flips in a valid file's first 64 bytes: any outcome but a panic is fine.
     let dir = tmpdir("fuzz");
-    let good = wav_bytes(&fmt_chunk(1, 2, 16_000, 16), &[], &pcm16_le(&sine(16_000, 440.0, 0.5, 800)), None);
+    let good = wav_bytes(
+        &fmt_chunk(1, 2, 16_000, 16),
+        &[],
+        &pcm16_le(&sine(16_000, 440.0, 0.5, 800)),
+        None,
+    );
     let mut rng = earmark_testkit::Rng::new(42);
     for i in 0..200 {
         let mut b = good.clone();

@@ -18,7 +18,7 @@ pub struct Frames {
 
 impl Frames {
     pub fn new(data: Vec<f32>, dim: usize, grid: FrameGrid) -> Result<Self, FramesError> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(FramesError::Shape {
                 len: data.len(),
                 dim,

@@ -206,7 +206,7 @@ fn windowed(
     let enc = model.encoder.as_ref();
     let rate = enc.sample_rate();
     let g = enc.grid();
-    if !(hop > 0.0) || !hop.is_finite() {
+    if hop.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !hop.is_finite() {
         return Err(EmbedError::Window(format!("--hop {hop} must be positive")));
     }
     // Round the hop to whole encoder hops so all windows share one frame grid.
