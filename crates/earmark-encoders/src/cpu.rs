@@ -72,32 +72,53 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Run `f` compiled for the widest vector unit the CPU has (the closure is inlined into it).
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-        unsafe fn v4<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn v3<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            return unsafe { v4(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return unsafe { v3(f) };
-        }
+impl SendPtr {
+    /// A method (not the field) so closures capture the whole `Send` wrapper.
+    fn get(self) -> *mut f32 {
+        self.0
     }
-    f()
+}
+
+/// Define `fn $name(args)` whose body is compiled three times, for AVX-512, AVX2+FMA and the
+/// baseline, and picked at run time (the body is plain loops that LLVM vectorises).
+macro_rules! multiversion {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn inner($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v4($($arg: $ty),*) {
+                    inner($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v3($($arg: $ty),*) {
+                    inner($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has these features.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            inner($($arg),*)
+        }
+    };
 }
 
 const LANES: usize = 16;
@@ -105,8 +126,13 @@ const LANES: usize = 16;
 /// `exp(x)` to ~1e-7 relative (Cody–Waite reduction, degree-7 polynomial); vectorisable.
 #[inline(always)]
 fn exp_f(x: f32) -> f32 {
+    // Round x·log2(e) to the nearest integer n with the 1.5·2²³ trick: n sits in the low
+    // mantissa bits of `shifted`.
+    const MAGIC: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
+    let ni = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0 / 5040.0;
     let p = p * r + 1.0 / 720.0;
@@ -116,7 +142,7 @@ fn exp_f(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r + 1.0;
     let p = p * r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    p * f32::from_bits(ni.wrapping_add(127) << 23)
 }
 
 /// Exact-erf GELU, `0.5·x·(1 + erf(x/√2))`, erf by Abramowitz & Stegun 7.1.26 (|error| ≤
@@ -133,15 +159,17 @@ fn gelu_f(x: f32) -> f32 {
     0.5 * x * (1.0 + erf)
 }
 
+multiversion! {
+    fn gelu_slice(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = gelu_f(*v);
+        }
+    }
+}
+
 /// GELU in place, in parallel chunks.
 pub(crate) fn gelu_inplace(x: &mut [f32]) {
-    x.par_chunks_mut(1 << 14).for_each(|c| {
-        simd(|| {
-            for v in c.iter_mut() {
-                *v = gelu_f(*v);
-            }
-        })
-    });
+    x.par_chunks_mut(1 << 14).for_each(gelu_slice);
 }
 
 #[inline(always)]
@@ -158,6 +186,15 @@ fn sum_lanes(x: &[f32]) -> f32 {
         s += a;
     }
     s
+}
+
+multiversion! {
+    /// Softmax of each `t`-wide row in place.
+    fn softmax_rows(x: &mut [f32], t: usize, mask: Option<&[f32]>) {
+        for row in x.chunks_exact_mut(t) {
+            softmax_row(row, mask);
+        }
+    }
 }
 
 /// Softmax of one row in place (optionally adding an additive mask first).
@@ -191,6 +228,56 @@ fn softmax_row(row: &mut [f32], mask: Option<&[f32]>) {
     }
 }
 
+multiversion! {
+    fn ln_rows(
+        out: &mut [f32],
+        a: &[f32],
+        b: Option<&[f32]>,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        eps: f32,
+        h: usize,
+    ) {
+        for (ri, o) in out.chunks_exact_mut(h).enumerate() {
+            let x = &a[ri * h..(ri + 1) * h];
+            match b {
+                Some(b) => {
+                    for ((o, &x), &y) in o.iter_mut().zip(x).zip(&b[ri * h..(ri + 1) * h]) {
+                        *o = x + y;
+                    }
+                }
+                None => o.copy_from_slice(x),
+            }
+            let mean = sum_lanes(o) / h as f32;
+            let mut acc = [0f32; LANES];
+            let mut it = o.chunks_exact(LANES);
+            for c in &mut it {
+                for l in 0..LANES {
+                    let d = c[l] - mean;
+                    acc[l] += d * d;
+                }
+            }
+            let mut var: f32 = it.remainder().iter().map(|&v| (v - mean) * (v - mean)).sum();
+            for a in acc {
+                var += a;
+            }
+            let inv = 1.0 / (var / h as f32 + eps).sqrt();
+            match bias {
+                Some(bb) => {
+                    for ((o, &w), &bb) in o.iter_mut().zip(w).zip(bb) {
+                        *o = (*o - mean) * inv * w + bb;
+                    }
+                }
+                None => {
+                    for (o, &w) in o.iter_mut().zip(w) {
+                        *o = (*o - mean) * inv * w;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `out[r] = LN(a[r] (+ b[r]))·w + bias` over rows of width `h`; statistics in f32 lanes,
 /// two passes, biased variance.
 pub(crate) fn layer_norm_rows(
@@ -203,50 +290,17 @@ pub(crate) fn layer_norm_rows(
 ) -> Vec<f32> {
     let mut out = vec![0f32; a.len()];
     out.par_chunks_mut(h * 16).enumerate().for_each(|(ci, oc)| {
-        simd(|| {
-            for (ri, o) in oc.chunks_exact_mut(h).enumerate() {
-                let off = (ci * 16 + ri) * h;
-                let x = &a[off..off + h];
-                match b {
-                    Some(b) => {
-                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(&b[off..off + h]) {
-                            *o = x + y;
-                        }
-                    }
-                    None => o.copy_from_slice(x),
-                }
-                let mean = sum_lanes(o) / h as f32;
-                let mut acc = [0f32; LANES];
-                let mut it = o.chunks_exact(LANES);
-                for c in &mut it {
-                    for l in 0..LANES {
-                        let d = c[l] - mean;
-                        acc[l] += d * d;
-                    }
-                }
-                let mut var: f32 = it
-                    .remainder()
-                    .iter()
-                    .map(|&v| (v - mean) * (v - mean))
-                    .sum();
-                for a in acc {
-                    var += a;
-                }
-                let inv = 1.0 / (var / h as f32 + eps).sqrt();
-                match bias {
-                    Some(bb) => {
-                        for ((o, &w), &bb) in o.iter_mut().zip(w).zip(bb) {
-                            *o = (*o - mean) * inv * w + bb;
-                        }
-                    }
-                    None => {
-                        for (o, &w) in o.iter_mut().zip(w) {
-                            *o = (*o - mean) * inv * w;
-                        }
-                    }
-                }
-            }
-        })
+        let off = ci * 16 * h;
+        let len = oc.len();
+        ln_rows(
+            oc,
+            &a[off..off + len],
+            b.map(|b| &b[off..off + len]),
+            w,
+            bias,
+            eps,
+            h,
+        )
     });
     out
 }
@@ -321,7 +375,6 @@ pub(crate) fn attention(
     (0..b * heads).into_par_iter().for_each_init(
         || vec![0f32; t * t],
         |scores, job| {
-            let dst = dst;
             let (bi, hi) = (job / heads, job % heads);
             let base = bi * t * h + hi * hd;
             // SAFETY: all operands index inside the [B, T, H] buffers; each job writes its own
@@ -349,17 +402,13 @@ pub(crate) fn attention(
                 );
             }
             let m = mask.map(|m| &m[bi * t..(bi + 1) * t]);
-            simd(|| {
-                for row in scores.chunks_exact_mut(t) {
-                    softmax_row(row, m);
-                }
-            });
+            softmax_rows(scores, t, m);
             unsafe {
                 gemm(
                     t,
                     hd,
                     t,
-                    dst.0.add(base),
+                    dst.get().add(base),
                     h as isize,
                     false,
                     Operand {
@@ -441,7 +490,6 @@ pub(crate) fn conv1d(
     }
     let dst = SendPtr(out.as_mut_ptr());
     mats.par_iter().enumerate().for_each(|(g, m)| {
-        let dst = dst;
         let mut xg = vec![0f32; t * cin_g];
         for (row, xr) in xg.chunks_exact_mut(cin_g).zip(x.chunks_exact(c)) {
             row.copy_from_slice(&xr[g * cin_g..(g + 1) * cin_g]);
@@ -452,7 +500,7 @@ pub(crate) fn conv1d(
                 t_out,
                 cout_g,
                 kernel * cin_g,
-                dst.0.add(g * cout_g),
+                dst.get().add(g * cout_g),
                 cout as isize,
                 acc,
                 Operand {
@@ -485,23 +533,10 @@ pub(crate) fn group_norm_per_channel(
 ) {
     let t = x.len() / c;
     let mut sum = vec![0f64; c];
-    simd(|| {
-        for row in x.chunks_exact(c) {
-            for (s, &v) in sum.iter_mut().zip(row) {
-                *s += v as f64;
-            }
-        }
-    });
+    col_sums(x, c, &mut sum);
     let mean: Vec<f64> = sum.iter().map(|s| s / t as f64).collect();
     let mut ss = vec![0f64; c];
-    simd(|| {
-        for row in x.chunks_exact(c) {
-            for ((s, &v), &m) in ss.iter_mut().zip(row).zip(&mean) {
-                let d = v as f64 - m;
-                *s += d * d;
-            }
-        }
-    });
+    col_sqdev(x, c, &mean, &mut ss);
     // y = (x − mean)·inv·w + b = x·a + shift.
     let a: Vec<f32> = ss
         .iter()
@@ -514,16 +549,40 @@ pub(crate) fn group_norm_per_channel(
         .zip(bias)
         .map(|((m, &a), &b)| (b as f64 - m * a as f64) as f32)
         .collect();
-    x.par_chunks_mut(c * 64).for_each(|chunk| {
-        simd(|| {
-            for row in chunk.chunks_exact_mut(c) {
-                for ((v, &a), &s) in row.iter_mut().zip(&a).zip(&shift) {
-                    let y = *v * a + s;
-                    *v = if gelu { gelu_f(y) } else { y };
-                }
+    x.par_chunks_mut(c * 64)
+        .for_each(|chunk| affine_rows(chunk, c, &a, &shift, gelu));
+}
+
+multiversion! {
+    fn col_sums(x: &[f32], c: usize, sum: &mut [f64]) {
+        for row in x.chunks_exact(c) {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += v as f64;
             }
-        })
-    });
+        }
+    }
+}
+
+multiversion! {
+    fn col_sqdev(x: &[f32], c: usize, mean: &[f64], ss: &mut [f64]) {
+        for row in x.chunks_exact(c) {
+            for ((s, &v), &m) in ss.iter_mut().zip(row).zip(mean) {
+                let d = v as f64 - m;
+                *s += d * d;
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn affine_rows(x: &mut [f32], c: usize, a: &[f32], shift: &[f32], gelu: bool) {
+        for row in x.chunks_exact_mut(c) {
+            for ((v, &a), &s) in row.iter_mut().zip(a).zip(shift) {
+                let y = *v * a + s;
+                *v = if gelu { gelu_f(y) } else { y };
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -550,7 +609,7 @@ mod tests {
 
     /// erf by its Taylor / continued-fraction-free series (accurate for |x| ≤ 3 in f64).
     fn libm_erf(x: f64) -> f64 {
-        let mut sum = 0.0;
+        let mut sum = 0f64;
         let mut term = x;
         let mut n = 0.0;
         while term.abs() > 1e-17 * sum.abs().max(1e-300) || n < 3.0 {

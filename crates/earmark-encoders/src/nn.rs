@@ -1,5 +1,10 @@
-//! Layers shared by the encoder families: linear, layer norm, channels-last convolutions written
-//! as unfold + matmul, multi-head self-attention and weight-norm folding.
+//! Layers shared by the encoder families: linear, layer norm, channels-last convolutions,
+//! multi-head self-attention and weight-norm folding.
+//!
+//! On the CPU (contiguous f32) these run the fused kernels of `crate::cpu`: strided gemms
+//! instead of unfold for convolutions, bias and GELU fused into linears, attention one head at
+//! a time with an in-place softmax, residual add fused into layer norm. Other devices and dtypes
+//! take candle's generic ops (unfold + matmul for convolutions).
 //!
 //! Everything here stays on `candle::Result`; errors become [`crate::EncoderError`] once, at the
 //! [`crate::Encoder`] trait.
