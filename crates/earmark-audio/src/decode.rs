@@ -109,6 +109,15 @@ impl Source {
                     path: path.to_path_buf(),
                     reason: "the file ends inside its header or index (truncated?)".into(),
                 },
+                // symphonia's wording for a chunk that claims more bytes than its RIFF parent:
+                // a WAV whose sizes disagree, most often a recording cut off before the header
+                // was finalised.
+                SymError::DecodeError(r) if r.contains("exceeds parent") => AudioError::Decode {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "damaged or truncated WAV header: a chunk claims more bytes than the RIFF size ({r})"
+                    ),
+                },
                 e => map_err(path, e, "reading the header"),
             })?;
         let format = probed.format;
