@@ -16,11 +16,18 @@
 //! assert!((span.start.0 - 0.32).abs() < 1e-12);
 //! ```
 
+mod annotation;
+mod events;
 mod frames;
 mod grid;
 mod time;
 mod waveform;
 
+pub use annotation::{
+    format_audacity, format_raven, format_strong_tsv, format_weak_tsv, parse_audacity, parse_raven,
+    parse_strong_tsv, parse_weak_tsv, AnnotationError,
+};
+pub use events::{Event, EventList, LabelSet, WeakLabel};
 pub use frames::{Frames, FramesError};
 pub use grid::FrameGrid;
 pub use time::{SampleRate, Seconds, Span};
