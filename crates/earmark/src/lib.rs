@@ -9,6 +9,7 @@
 //! # Ok::<(), earmark::hub::HubError>(())
 //! ```
 
+pub mod annotations;
 pub mod atomic;
 pub mod embed;
 pub mod hub;
