@@ -44,27 +44,19 @@ impl LayerNorm {
         if !cpu::usable(w) || !b.is_none_or(cpu::usable) || y.is_some_and(|y| !cpu::usable(y)) {
             return None;
         }
-        let out = cpu::with_f32(x, |xs| {
-            let ys = y.map(|y| cpu::with_f32(y, |s| s.to_vec()));
-            let ys = match ys {
-                Some(None) => return None,
-                Some(Some(v)) => Some(v),
-                None => None,
-            };
+        let eps = self.eps as f32;
+        let run = |xs: &[f32], ys: Option<&[f32]>| {
             cpu::with_f32(w, |ws| match b {
-                Some(b) => cpu::with_f32(b, |bs| {
-                    cpu::layer_norm_rows(xs, ys.as_deref(), ws, Some(bs), self.eps as f32, h)
-                }),
-                None => Some(cpu::layer_norm_rows(
-                    xs,
-                    ys.as_deref(),
-                    ws,
-                    None,
-                    self.eps as f32,
-                    h,
-                )),
+                Some(b) => {
+                    cpu::with_f32(b, |bs| cpu::layer_norm_rows(xs, ys, ws, Some(bs), eps, h))
+                }
+                None => Some(cpu::layer_norm_rows(xs, ys, ws, None, eps, h)),
             })
             .flatten()
+        };
+        let out = cpu::with_f32(x, |xs| match y {
+            Some(y) => cpu::with_f32(y, |ys| run(xs, Some(ys))).flatten(),
+            None => run(xs, None),
         })??;
         Some(Tensor::from_vec(out, x.dims(), &Device::Cpu))
     }
@@ -87,7 +79,12 @@ pub fn layer_norm(size: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm> {
     })
 }
 
-fn linear_impl(l: &Linear, x: &Tensor, gelu_after: bool) -> Result<Tensor> {
+fn linear_impl(
+    l: &Linear,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    gelu_after: bool,
+) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (lead, last) = dims.split_at(dims.len() - 1);
     let rows: usize = lead.iter().product();
@@ -95,15 +92,23 @@ fn linear_impl(l: &Linear, x: &Tensor, gelu_after: bool) -> Result<Tensor> {
     let (n, k) = w.dims2()?;
     let mut out_dims = lead.to_vec();
     out_dims.push(n);
-    if k == last[0] && cpu::usable(w) && b.is_none_or(cpu::usable) {
-        let y = cpu::with_f32(x, |xs| {
+    if k == last[0]
+        && cpu::usable(w)
+        && b.is_none_or(cpu::usable)
+        && residual.is_none_or(|r| r.dims() == out_dims && cpu::usable(r))
+    {
+        let run = |xs: &[f32], rs: Option<&[f32]>| {
             cpu::with_f32(w, |ws| match b {
                 Some(b) => cpu::with_f32(b, |bs| {
-                    cpu::linear(xs, rows, k, ws, n, Some(bs), gelu_after)
+                    cpu::linear(xs, rows, k, ws, n, Some(bs), rs, gelu_after)
                 }),
-                None => Some(cpu::linear(xs, rows, k, ws, n, None, gelu_after)),
+                None => Some(cpu::linear(xs, rows, k, ws, n, None, rs, gelu_after)),
             })
             .flatten()
+        };
+        let y = cpu::with_f32(x, |xs| match residual {
+            Some(r) => cpu::with_f32(r, |rs| run(xs, Some(rs))).flatten(),
+            None => run(xs, None),
         })
         .flatten();
         if let Some(y) = y {
@@ -111,7 +116,10 @@ fn linear_impl(l: &Linear, x: &Tensor, gelu_after: bool) -> Result<Tensor> {
         }
     }
     let y = l.forward(&x.reshape((rows, last[0]))?)?;
-    let y = y.reshape(out_dims)?;
+    let mut y = y.reshape(out_dims)?;
+    if let Some(r) = residual {
+        y = (y + r)?;
+    }
     if gelu_after {
         gelu(&y)
     } else {
@@ -121,12 +129,17 @@ fn linear_impl(l: &Linear, x: &Tensor, gelu_after: bool) -> Result<Tensor> {
 
 /// Apply a linear layer to `[.., in]`, flattening the leading axes into one matmul.
 pub fn apply_linear(l: &Linear, x: &Tensor) -> Result<Tensor> {
-    linear_impl(l, x, false)
+    linear_impl(l, x, None, false)
+}
+
+/// `residual + apply_linear(l, x)`: on the CPU the gemm accumulates onto the residual.
+pub fn apply_linear_add(l: &Linear, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+    linear_impl(l, x, Some(residual), false)
 }
 
 /// `gelu(apply_linear(l, x))`, fused on the CPU.
 pub fn apply_linear_gelu(l: &Linear, x: &Tensor) -> Result<Tensor> {
-    linear_impl(l, x, true)
+    linear_impl(l, x, None, true)
 }
 
 /// Unfold a channels-last `[B, T, C]` sequence into `[B, T', K·C]` windows of `k` frames with
@@ -214,9 +227,21 @@ impl ConvCl {
 
     /// `[B, T, Cin]` → `[B, T', Cout]`, no padding.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some(y) = self.fast(x) {
+        if let Some(y) = self.fast(x, false) {
             return y;
         }
+        self.generic(x)
+    }
+
+    /// `gelu(forward(x))`, fused on the CPU.
+    pub fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some(y) = self.fast(x, true) {
+            return y;
+        }
+        gelu(&self.generic(x)?)
+    }
+
+    fn generic(&self, x: &Tensor) -> Result<Tensor> {
         let (b, _t, cin) = x.dims3()?;
         let cin_g = cin / self.groups;
         let mut outs = Vec::with_capacity(self.groups);
@@ -245,7 +270,7 @@ impl ConvCl {
 
 impl ConvCl {
     /// Channels-last conv as strided gemms over the input (no unfold) on the CPU.
-    fn fast(&self, x: &Tensor) -> Option<Result<Tensor>> {
+    fn fast(&self, x: &Tensor, gelu_after: bool) -> Option<Result<Tensor>> {
         let (b, t, cin) = x.dims3().ok()?;
         if t < self.kernel || self.stride == 0 || cin % self.groups != 0 {
             return None;
@@ -271,9 +296,8 @@ impl ConvCl {
             None => None,
         };
         let out = cpu::with_f32(x, |xs| {
-            let mut out = Vec::with_capacity(b * t_out * cout_g * self.groups);
-            for item in xs.chunks_exact(t * cin) {
-                out.extend(cpu::conv1d(
+            let mut items = xs.chunks_exact(t * cin).map(|item| {
+                let mut y = cpu::conv1d(
                     item,
                     t,
                     cin,
@@ -282,7 +306,18 @@ impl ConvCl {
                     self.stride,
                     cout_g,
                     bias.as_deref(),
-                ));
+                );
+                if gelu_after {
+                    cpu::gelu_inplace(&mut y);
+                }
+                y
+            });
+            if b == 1 {
+                return items.next().unwrap_or_default();
+            }
+            let mut out = Vec::with_capacity(b * t_out * cout_g * self.groups);
+            for y in items {
+                out.extend(y);
             }
             out
         })?;
@@ -341,6 +376,67 @@ pub fn frame_mask(lengths: &[usize], t: usize, dev: &candle_core::Device) -> Res
     Tensor::from_vec(m, (b, t, 1), dev)
 }
 
+/// Multi-head self-attention's Q, K and V projections as one `[3H, H]` linear (the three
+/// weights concatenated at load): one wide matmul instead of three, and on the CPU the
+/// attention reads q, k and v straight out of the fused `[B, T, 3H]` result.
+#[derive(Debug, Clone)]
+pub struct Qkv {
+    fused: Linear,
+    num_heads: usize,
+}
+
+impl Qkv {
+    /// From the separate projections (each `[H, H]`; a missing bias counts as zero).
+    pub fn new(q: Linear, k: Linear, v: Linear, num_heads: usize) -> Result<Self> {
+        let parts = [&q, &k, &v];
+        let w = Tensor::cat(&parts.map(|l| l.weight()), 0)?;
+        let b = if parts.iter().all(|l| l.bias().is_none()) {
+            None
+        } else {
+            let bs = parts
+                .iter()
+                .map(|l| match l.bias() {
+                    Some(b) => Ok(b.clone()),
+                    None => Tensor::zeros(l.weight().dim(0)?, w.dtype(), w.device()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(Tensor::cat(&bs, 0)?)
+        };
+        Ok(Qkv {
+            fused: Linear::new(w, b),
+            num_heads,
+        })
+    }
+
+    /// Scaled dot-product self-attention of `x` `[B, T, H]` with an optional additive key mask
+    /// `[B, 1, 1, T]`; returns `[B, T, H]` before the output projection.
+    pub fn attend(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let qkv = apply_linear(&self.fused, x)?;
+        let heads = self.num_heads;
+        if qkv.dims() == [b, t, 3 * h]
+            && h % heads == 0
+            && mask.is_none_or(|m| m.dims() == [b, 1, 1, t])
+        {
+            let out = cpu::with_f32(&qkv, |s| {
+                let (q, k, v) = (s, &s[h..], &s[2 * h..]);
+                match mask {
+                    Some(m) => cpu::with_f32(m, |ms| {
+                        cpu::attention(q, k, v, 3 * h, b, t, h, heads, Some(ms))
+                    }),
+                    None => Some(cpu::attention(q, k, v, 3 * h, b, t, h, heads, None)),
+                }
+            })
+            .flatten();
+            if let Some(out) = out {
+                return Tensor::from_vec(out, (b, t, h), &Device::Cpu);
+            }
+        }
+        let part = |i: usize| qkv.narrow(2, i * h, h)?.contiguous();
+        attention(&part(0)?, &part(1)?, &part(2)?, heads, mask)
+    }
+}
+
 /// Scaled dot-product attention over heads: `q, k, v` are `[B, T, H]`; the mask is additive
 /// `[B, 1, 1, T]`. Returns `[B, T, H]` before the output projection.
 pub fn attention(
@@ -360,9 +456,9 @@ pub fn attention(
             cpu::with_f32(k, |ks| {
                 cpu::with_f32(v, |vs| match mask {
                     Some(m) => cpu::with_f32(m, |ms| {
-                        cpu::attention(qs, ks, vs, b, t, h, num_heads, Some(ms))
+                        cpu::attention(qs, ks, vs, h, b, t, h, num_heads, Some(ms))
                     }),
-                    None => Some(cpu::attention(qs, ks, vs, b, t, h, num_heads, None)),
+                    None => Some(cpu::attention(qs, ks, vs, h, b, t, h, num_heads, None)),
                 })
             })
         })
@@ -422,12 +518,10 @@ fn group_norm_impl(
         let y = cpu::with_f32(x, |xs| {
             cpu::with_f32(weight, |ws| {
                 cpu::with_f32(bias, |bs| {
-                    let mut out = Vec::with_capacity(xs.len());
+                    let mut out = xs.to_vec();
                     let per_item = xs.len() / x.dim(0).unwrap_or(1).max(1);
-                    for item in xs.chunks(per_item.max(1)) {
-                        let mut v = item.to_vec();
-                        cpu::group_norm_per_channel(&mut v, c, ws, bs, eps, gelu_after);
-                        out.extend(v);
+                    for item in out.chunks_mut(per_item.max(1)) {
+                        cpu::group_norm_per_channel(item, c, ws, bs, eps, gelu_after);
                     }
                     out
                 })

@@ -160,11 +160,9 @@ impl Embeddings {
 /// `encoder.layer.N.attention`: `attention.{query,key,value}` and `output.dense`.
 #[derive(Debug, Clone)]
 pub struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// `query`, `key` and `value`, fused.
+    qkv: nn::Qkv,
     dense: Linear,
-    num_heads: usize,
 }
 
 impl Attention {
@@ -179,20 +177,20 @@ impl Attention {
             }
         };
         Ok(Attention {
-            query: qkv("query")?,
-            key: qkv("key")?,
-            value: qkv("value")?,
+            qkv: nn::Qkv::new(
+                qkv("query")?,
+                qkv("key")?,
+                qkv("value")?,
+                cfg.num_attention_heads,
+            )?,
             dense: nn::linear(h, h, vb.pp("output").pp("dense"))?,
-            num_heads: cfg.num_attention_heads,
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let q = nn::apply_linear(&self.query, x)?;
-        let k = nn::apply_linear(&self.key, x)?;
-        let v = nn::apply_linear(&self.value, x)?;
-        let a = nn::attention(&q, &k, &v, self.num_heads, None)?;
-        nn::apply_linear(&self.dense, &a)
+    /// `residual + attention(x)`, the residual add fused into the output projection.
+    pub fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let a = self.qkv.attend(x, None)?;
+        nn::apply_linear_add(&self.dense, &a, residual)
     }
 }
 
@@ -219,9 +217,11 @@ impl Layer {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = (x + self.attention.forward(&self.layernorm_before.forward(x)?)?)?;
+        let h = self
+            .attention
+            .forward(&self.layernorm_before.forward(x)?, x)?;
         let m = nn::apply_linear_gelu(&self.intermediate, &self.layernorm_after.forward(&h)?)?;
-        &h + nn::apply_linear(&self.output, &m)?
+        nn::apply_linear_add(&self.output, &m, &h)
     }
 }
 

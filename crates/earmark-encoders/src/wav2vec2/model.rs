@@ -62,6 +62,9 @@ impl ConvLayer {
 
     /// `[B, T, Cin]` → `[B, T', Cout]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let ConvNorm::None = self.layer_norm {
+            return self.conv.forward_gelu(x);
+        }
         let y = self.conv.forward(x)?;
         match &self.layer_norm {
             ConvNorm::None => nn::gelu(&y),
@@ -199,31 +202,32 @@ impl PosConvEmbed {
 /// `encoder.layers.N.attention`.
 #[derive(Debug, Clone)]
 pub struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    /// `q_proj`, `k_proj` and `v_proj`, fused.
+    qkv: nn::Qkv,
     out_proj: Linear,
-    num_heads: usize,
 }
 
 impl Attention {
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let h = cfg.hidden_size;
         Ok(Attention {
-            q_proj: nn::linear(h, h, vb.pp("q_proj"))?,
-            k_proj: nn::linear(h, h, vb.pp("k_proj"))?,
-            v_proj: nn::linear(h, h, vb.pp("v_proj"))?,
+            qkv: nn::Qkv::new(
+                nn::linear(h, h, vb.pp("q_proj"))?,
+                nn::linear(h, h, vb.pp("k_proj"))?,
+                nn::linear(h, h, vb.pp("v_proj"))?,
+                cfg.num_attention_heads,
+            )?,
             out_proj: nn::linear(h, h, vb.pp("out_proj"))?,
-            num_heads: cfg.num_attention_heads,
         })
     }
 
     pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let q = nn::apply_linear(&self.q_proj, x)?;
-        let k = nn::apply_linear(&self.k_proj, x)?;
-        let v = nn::apply_linear(&self.v_proj, x)?;
-        let a = nn::attention(&q, &k, &v, self.num_heads, mask)?;
-        nn::apply_linear(&self.out_proj, &a)
+        nn::apply_linear(&self.out_proj, &self.attend(x, mask)?)
+    }
+
+    /// The attention output before `out_proj`.
+    fn attend(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        self.qkv.attend(x, mask)
     }
 }
 
@@ -280,10 +284,13 @@ impl EncoderLayer {
 
     pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         if self.pre_ln {
-            let h = (x + self.attention.forward(&self.layer_norm.forward(x)?, mask)?)?;
-            &h + self
-                .feed_forward
-                .forward(&self.final_layer_norm.forward(&h)?)?
+            let a = self.attention.attend(&self.layer_norm.forward(x)?, mask)?;
+            let h = nn::apply_linear_add(&self.attention.out_proj, &a, x)?;
+            let f = nn::apply_linear_gelu(
+                &self.feed_forward.intermediate_dense,
+                &self.final_layer_norm.forward(&h)?,
+            )?;
+            nn::apply_linear_add(&self.feed_forward.output_dense, &f, &h)
         } else {
             let h = self
                 .layer_norm
