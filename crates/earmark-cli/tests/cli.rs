@@ -356,6 +356,22 @@ fn embed_writes_the_npz_contract() {
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let (err, _) = earmark_testkit::max_abs_diff(tokens.as_slice().unwrap(), &want);
     assert!(err <= 1e-4 * scale, "tokens_02 vs hidden_02: {err}");
+    // layer_02: the mean over frequency of hidden_02's patch tokens per time column (12 × 19 patches).
+    let frames: Array2<f32> = npz.by_name("layer_02.npy").unwrap();
+    assert_eq!(frames.shape(), &[19, 32]);
+    let mut mean = vec![0.0f32; 19 * 32];
+    for f in 0..12 {
+        for t in 0..19 {
+            for d in 0..32 {
+                mean[t * 32 + d] += want[(2 + f * 19 + t) * 32 + d] / 12.0;
+            }
+        }
+    }
+    let (err, _) = earmark_testkit::max_abs_diff(frames.as_slice().unwrap(), &mean);
+    assert!(
+        err <= 1e-4 * scale,
+        "layer_02 vs mean over frequency of hidden_02: {err}"
+    );
     let logits: ndarray::Array1<f32> = npz.by_name("logits.npy").unwrap();
     assert_eq!(logits.len(), 5);
     let hop: ndarray::Array0<i64> = npz.by_name("hop_samples.npy").unwrap();

@@ -5,9 +5,10 @@
 //! patches). Its frames are the **mean over frequency rows of the patch tokens in each time
 //! column**: frame `t = mean_f tokens[2 + f·t_dim + t]`, `[t_dim, H]`. The grid is the fbank grid
 //! (hop 160, window 400 at 16 kHz) composed with the patching (`then(time_stride, patch, 0)`):
-//! hop `time_stride·160`, window `(patch − 1)·160 + 400`, offset 0. Columns that start in the
-//! zero padding past the end of the audio are dropped; the raw tokens are kept in
-//! [`EncoderOutput::tokens`].
+//! hop `time_stride·160`, window `(patch − 1)·160 + 400`, offset 0. All `t_dim` columns are
+//! returned, those over the zero padding to `max_length` included (the reference's own view of a
+//! padded clip; `earmark embed` drops frames past the audio when it stitches windows); the raw
+//! tokens are kept in [`EncoderOutput::tokens`].
 
 mod model;
 
@@ -232,7 +233,7 @@ impl AstEncoder {
     }
 
     /// Frames of a token tensor `[B, tokens, H]` for item `b`: mean over frequency rows of the
-    /// patch tokens in each time column, first `cols` columns.
+    /// patch tokens in each time column, the first `cols` columns.
     fn frames(&self, t: &Tensor, b: usize, cols: usize) -> Result<Frames, EncoderError> {
         let c = &self.config;
         let (fd, td, h) = (c.f_dim(), c.t_dim(), c.hidden_size);
@@ -305,19 +306,18 @@ impl Encoder for AstEncoder {
         let l = self.num_layers();
         let idx = layers.indices(l)?;
         let mut input = Vec::new();
-        let mut real = Vec::new();
         for w in waves {
-            let (x, n) = self.preprocessor.features(w)?;
-            input.extend(x);
-            real.push(n.min(self.config.max_length));
+            input.extend(self.preprocessor.features(w)?.0);
         }
         let want_last = idx.contains(&l) || self.head.is_some();
         let (out, logits) = self.run_features(&input, waves.len(), &idx, want_last)?;
         let td = self.config.t_dim();
         let mut res = Vec::with_capacity(waves.len());
-        for (b, &n) in real.iter().enumerate() {
-            // Columns whose first fbank frame comes from audio.
-            let cols = n.div_ceil(self.config.time_stride).clamp(1, td);
+        for b in 0..waves.len() {
+            // Every time column, as the `earmark embed` contract defines AST frames (the mean over
+            // frequency of each column's patch tokens), including columns over the zero padding
+            // to `max_length`; windowed callers drop frames past the audio on the file grid.
+            let cols = td;
             let mut o = EncoderOutput::default();
             let mut toks = Vec::new();
             for (i, h) in &out.hidden_states {
