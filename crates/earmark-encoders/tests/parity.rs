@@ -665,26 +665,3 @@ fn multi_layer_concat() {
     assert_eq!(&ml.row(5)[32..64], out.layer(2).unwrap().row(5));
     assert_eq!(ml.grid, enc.grid());
 }
-
-/// Rough CPU timing of a base-size (768-wide, 12-layer) model on 10 s of audio; weights are
-/// zeros, so only the time means anything. `cargo test -p earmark-encoders -- --ignored`.
-#[test]
-#[ignore]
-fn timing_base_size_cpu() {
-    use earmark_encoders::wav2vec2::Wav2Vec2Model;
-    let cfg = Config::base("hubert");
-    let vb = candle_nn::VarBuilder::zeros(candle_core::DType::F32, &Device::Cpu);
-    let model = Wav2Vec2Model::new(&cfg, vb).unwrap();
-    let x = Tensor::randn(0f32, 0.1, (1, 160_000), &Device::Cpu).unwrap();
-    let t0 = std::time::Instant::now();
-    let conv = model.feature_extractor.forward(&x).unwrap();
-    let t1 = t0.elapsed();
-    let out = model.forward(&x, None, &[12], true).unwrap();
-    println!(
-        "TIMING conv stack {:?} ({:?}), full forward {:?}, frames {}",
-        t1,
-        conv.dims(),
-        t0.elapsed() - t1,
-        out.projected.dim(1).unwrap()
-    );
-}
