@@ -122,8 +122,14 @@ pub trait Encoder {
     fn num_layers(&self) -> usize;
     /// The frame grid of the outputs, composed from the front end's kernels and strides.
     fn grid(&self) -> FrameGrid;
-    /// Encode one mono waveform at [`Encoder::sample_rate`].
-    fn encode(&self, wave: &[f32], layers: &LayerSelection) -> Result<EncoderOutput, EncoderError>;
+    /// Encode one mono waveform at [`Encoder::sample_rate`] (a batch of one).
+    fn encode(&self, wave: &[f32], layers: &LayerSelection) -> Result<EncoderOutput, EncoderError> {
+        let mut v = self.encode_batch(&[wave], layers)?;
+        v.pop().ok_or_else(|| EncoderError::Shape {
+            expected: "one output".into(),
+            got: "none".into(),
+        })
+    }
 
     /// Encode a [`Waveform`], checking its rate.
     fn encode_waveform(
@@ -140,14 +146,12 @@ pub trait Encoder {
         self.encode(&wave.samples, layers)
     }
 
-    /// Encode equal-length windows as one batch. The default runs them one by one.
+    /// Encode equal-length windows as one batch.
     fn encode_batch(
         &self,
         waves: &[&[f32]],
         layers: &LayerSelection,
-    ) -> Result<Vec<EncoderOutput>, EncoderError> {
-        waves.iter().map(|w| self.encode(w, layers)).collect()
-    }
+    ) -> Result<Vec<EncoderOutput>, EncoderError>;
 }
 
 /// Concatenate several layers' frames along the feature axis (the `_ML` embeddings): frame `t`

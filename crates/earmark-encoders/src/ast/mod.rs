@@ -288,16 +288,8 @@ impl Encoder for AstEncoder {
         )
     }
 
-    /// One clip of up to `max_length` fbank frames (10.24 s for AudioSet ASTs); longer input is
+    /// Clips of up to `max_length` fbank frames each (10.24 s for AudioSet ASTs); longer input is
     /// truncated as `ASTFeatureExtractor` does, so window long files first.
-    fn encode(&self, wave: &[f32], layers: &LayerSelection) -> Result<EncoderOutput, EncoderError> {
-        let mut v = self.encode_batch(&[wave], layers)?;
-        v.pop().ok_or_else(|| EncoderError::Shape {
-            expected: "one output".into(),
-            got: "none".into(),
-        })
-    }
-
     fn encode_batch(
         &self,
         waves: &[&[f32]],

@@ -306,14 +306,6 @@ impl Encoder for Wav2Vec2Encoder {
             })
     }
 
-    fn encode(&self, wave: &[f32], layers: &LayerSelection) -> Result<EncoderOutput, EncoderError> {
-        let mut v = self.encode_batch(&[wave], layers)?;
-        v.pop().ok_or_else(|| EncoderError::Shape {
-            expected: "one output".into(),
-            got: "none".into(),
-        })
-    }
-
     /// Equal-length windows in one forward pass.
     fn encode_batch(
         &self,
