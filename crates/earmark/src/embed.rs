@@ -178,21 +178,45 @@ fn whole(
     }
 }
 
-/// Per global frame: the best window's centrality and the rows of each layer.
-struct Stitch {
-    dims: Vec<usize>,
-    rows: Vec<Vec<f32>>,
+/// One stitched array on the global grid: per frame, the rows of the window in which it sat most
+/// centrally so far (`best` = that centrality, −1 where no window reached).
+struct Slot {
+    dim: usize,
+    rows: Vec<f32>,
     best: Vec<i64>,
 }
 
-impl Stitch {
-    fn put(&mut self, layer: usize, j: usize, row: &[f32]) {
-        let d = self.dims[layer];
-        let v = &mut self.rows[layer];
-        if v.len() < (j + 1) * d {
-            v.resize((j + 1) * d, 0.0);
+impl Slot {
+    fn new(dim: usize) -> Self {
+        Slot {
+            dim,
+            rows: Vec::new(),
+            best: Vec::new(),
         }
-        v[j * d..(j + 1) * d].copy_from_slice(row);
+    }
+
+    /// Offer a window's frames, whose frame 0 is global frame `first`.
+    fn offer(&mut self, first: usize, f: &Frames) {
+        let (n, d) = (f.n_frames(), self.dim);
+        for i in 0..n {
+            let j = first + i;
+            let centrality = i.min(n - 1 - i) as i64;
+            if self.best.len() <= j {
+                self.best.resize(j + 1, -1);
+                self.rows.resize((j + 1) * d, 0.0);
+            }
+            if centrality > self.best[j] {
+                self.best[j] = centrality;
+                self.rows[j * d..(j + 1) * d].copy_from_slice(f.row(i));
+            }
+        }
+    }
+
+    /// Frames covered by some window, at most `keep` of them.
+    fn into_frames(mut self, keep: usize, grid: FrameGrid) -> Result<Frames, EmbedError> {
+        let n = self.best.iter().take_while(|b| **b >= 0).count().min(keep);
+        self.rows.truncate(n * self.dim);
+        Frames::new(self.rows, self.dim, grid).map_err(|e| EmbedError::Window(e.to_string()))
     }
 }
 
@@ -217,13 +241,13 @@ fn windowed(
         target_rate: Some(rate),
         last: LastWindow::Pad,
     };
-    let mut windows = Windows::open(path, &wopts)?;
-    let mut st: Option<Stitch> = None;
-    let (mut ef_dim, mut ef_rows, mut ef_best) = (0usize, Vec::<f32>::new(), Vec::<i64>::new());
+    let windows = Windows::open(path, &wopts)?;
+    let mut layers: Vec<(usize, Slot)> = Vec::new();
+    let mut ef: Option<Slot> = None;
     let mut logits_sum: Option<Vec<f32>> = None;
     let mut classes = None;
-    let (mut n_windows, mut end_sample, mut layer_ids) = (0usize, 0u64, Vec::new());
-    for w in windows.by_ref() {
+    let (mut n_windows, mut end_sample) = (0usize, 0u64);
+    for w in windows {
         let w = w?;
         n_windows += 1;
         end_sample = end_sample.max(w.start_sample + w.valid as u64);
@@ -231,43 +255,18 @@ fn windowed(
             .encode(&w.samples, &opts.layers)
             .map_err(enc_err(path))?;
         let first = (w.start_sample / g.hop) as usize;
-        let st = st.get_or_insert_with(|| Stitch {
-            dims: out.layers.iter().map(|(_, f)| f.dim).collect(),
-            rows: vec![Vec::new(); out.layers.len()],
-            best: Vec::new(),
-        });
-        if layer_ids.is_empty() {
-            layer_ids = out.layers.iter().map(|(i, _)| *i).collect();
+        if layers.is_empty() {
+            layers = out
+                .layers
+                .iter()
+                .map(|(i, f)| (*i, Slot::new(f.dim)))
+                .collect();
         }
-        let n = out.layers.first().map_or(0, |(_, f)| f.n_frames());
-        for i in 0..n {
-            let j = first + i;
-            let centrality = i.min(n - 1 - i) as i64;
-            if st.best.len() <= j {
-                st.best.resize(j + 1, -1);
-            }
-            if centrality > st.best[j] {
-                st.best[j] = centrality;
-                for (l, (_, f)) in out.layers.iter().enumerate() {
-                    st.put(l, j, f.row(i));
-                }
-            }
+        for ((_, slot), (_, f)) in layers.iter_mut().zip(&out.layers) {
+            slot.offer(first, f);
         }
-        if let Some(ef) = &out.extract_features {
-            ef_dim = ef.dim;
-            let n = ef.n_frames();
-            for i in 0..n {
-                let j = first + i;
-                let c = i.min(n - 1 - i) as i64;
-                if ef_best.len() <= j {
-                    ef_best.resize(j + 1, -1);
-                    ef_rows.resize((j + 1) * ef_dim, 0.0);
-                }
-                if c > ef_best[j] {
-                    ef_best[j] = c;
-                    ef_rows[j * ef_dim..(j + 1) * ef_dim].copy_from_slice(ef.row(i));
-                }
-            }
+        if let Some(f) = &out.extract_features {
+            ef.get_or_insert_with(|| Slot::new(f.dim)).offer(first, f);
         }
         if let Some(l) = out.logits {
             let s = logits_sum.get_or_insert_with(|| vec![0.0; l.len()]);
@@ -275,51 +274,37 @@ fn windowed(
             classes = out.classes;
         }
     }
-    let st = st.ok_or_else(|| EmbedError::Empty {
-        path: path.display().to_string(),
-        reason: "no audio to embed".into(),
-    })?;
-    // Keep frames that lie inside the audio and were covered by some window.
-    let inside = |j: usize| g.start_sample(j as u64) + g.win as i64 <= end_sample as i64;
-    let keep = st
-        .best
-        .iter()
-        .enumerate()
-        .take_while(|(j, b)| **b >= 0 && inside(*j))
-        .count();
-    let grid = g;
-    let mut layers = Vec::new();
-    for (l, id) in layer_ids.iter().enumerate() {
-        let d = st.dims[l];
-        let mut rows = st.rows[l].clone();
-        rows.truncate(keep * d);
-        rows.resize(keep * d, 0.0);
-        layers.push((
-            *id,
-            Frames::new(rows, d, grid).map_err(|e| EmbedError::Window(e.to_string()))?,
-        ));
+    if n_windows == 0 || layers.is_empty() {
+        return Err(EmbedError::Empty {
+            path: path.display().to_string(),
+            reason: "no audio to embed".into(),
+        });
     }
+    // Keep the frames that lie wholly inside the audio, as a whole-file pass would.
+    let keep = (0..layers[0].1.best.len())
+        .take_while(|&j| g.start_sample(j as u64) + g.win as i64 <= end_sample as i64)
+        .count();
+    let layers = layers
+        .into_iter()
+        .map(|(i, slot)| Ok((i, slot.into_frames(keep, g)?)))
+        .collect::<Result<Vec<_>, EmbedError>>()?;
     let features = if model.multi_layer {
         let refs: Vec<&Frames> = layers.iter().map(|(_, f)| f).collect();
         earmark_encoders::concat_layers(&refs).ok()
     } else {
         None
     };
-    let extract_features = (ef_dim > 0).then(|| {
-        let keep_ef = ef_best.iter().take_while(|b| **b >= 0).count().min(keep);
-        ef_rows.truncate(keep_ef * ef_dim);
-        Frames::new(ef_rows, ef_dim, grid).ok()
-    });
+    let extract_features = ef.map(|slot| slot.into_frames(keep, g)).transpose()?;
     let logits = logits_sum.map(|s| s.into_iter().map(|v| v / n_windows as f32).collect());
     Ok(Embedding {
         layers,
         features,
-        extract_features: extract_features.flatten(),
+        extract_features,
         tokens: Vec::new(),
         last_hidden_state: None,
         logits,
         classes,
-        grid,
+        grid: g,
         windows: n_windows,
         audio_secs: end_sample as f64 / rate as f64,
     })
