@@ -105,9 +105,66 @@ pub fn boundary_errors(
     }
 }
 
+/// Where one clip's frame score peaks relative to its true events: the time of the highest score
+/// (first frame on ties) and its distance in seconds to the nearest reference event (0 inside).
+/// `None` when the clip has no reference event or no finite score.
+pub fn peak_inside(times: &[f64], scores: &[f32], reference: &[Event]) -> Option<PeakCheck> {
+    if reference.is_empty() || times.len() != scores.len() {
+        return None;
+    }
+    let (mut best, mut at) = (f32::NEG_INFINITY, None);
+    for (i, &s) in scores.iter().enumerate() {
+        if s.is_finite() && s > best {
+            best = s;
+            at = Some(i);
+        }
+    }
+    let t = times[at?];
+    let distance = reference
+        .iter()
+        .map(|e| {
+            if t < e.onset {
+                e.onset - t
+            } else if t > e.offset {
+                t - e.offset
+            } else {
+                0.0
+            }
+        })
+        .fold(f64::INFINITY, f64::min);
+    Some(PeakCheck {
+        peak_secs: t,
+        peak_score: best,
+        distance_secs: distance,
+        inside: distance == 0.0,
+    })
+}
+
+/// The answer of [`peak_inside`] for one clip and class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PeakCheck {
+    pub peak_secs: f64,
+    pub peak_score: f32,
+    /// Seconds from the peak to the nearest true event; 0 when the peak is inside one.
+    pub distance_secs: f64,
+    pub inside: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_inside_hand_worked() {
+        let times = [0.5, 1.5, 2.5, 3.5];
+        let r = vec![Event::new("a", 1.0, 2.0, "x")];
+        let p = peak_inside(&times, &[0.1, 0.9, 0.9, 0.2], &r).unwrap();
+        assert!(p.inside && p.peak_secs == 1.5 && p.distance_secs == 0.0);
+        let p = peak_inside(&times, &[0.1, 0.2, 0.3, f32::NAN], &r).unwrap();
+        assert!(!p.inside && (p.distance_secs - 0.5).abs() < 1e-12);
+        assert!(peak_inside(&times, &[0.1; 4], &[]).is_none());
+        assert!(peak_inside(&times, &[f32::NAN; 4], &r).is_none());
+    }
 
     #[test]
     fn hand_worked_errors() {

@@ -6,7 +6,9 @@
 //! * [`psds`]: the polyphonic sound detection score as psds_eval computes it from operating points;
 //! * [`clip`]: clip-level ROC curve, ROC-AUC and average precision as scikit-learn computes them,
 //!   and precision/recall/F1 at a threshold;
-//! * [`boundary`]: onset and offset errors of matched events on positive clips.
+//! * [`boundary`]: onset and offset errors of matched events on positive clips, and whether the
+//!   frame score peaks inside the true event;
+//! * [`bootstrap`]: percentile bootstrap intervals over clips.
 //!
 //! ```
 //! use earmark_core::{Event, LabelSet};
@@ -21,12 +23,14 @@
 //! assert_eq!(m.overall_counts().ntp, 1.0);
 //! ```
 
+pub mod bootstrap;
 pub mod boundary;
 pub mod clip;
 pub mod psds;
 pub mod sed;
 
-pub use boundary::{boundary_errors, BoundaryErrors, ErrorSummary};
+pub use bootstrap::{bootstrap, BootstrapOptions, Interval};
+pub use boundary::{boundary_errors, peak_inside, BoundaryErrors, ErrorSummary, PeakCheck};
 pub use clip::{
     average_precision, averaged, per_class, precision_recall_curve, prf_at_threshold, roc_auc,
     roc_curve, Average, ClipPrf, PrCurve, RocCurve,
