@@ -6,6 +6,8 @@
 //! - [`wav2vec2`]: wav2vec 2.0 and HuBERT from transformers folders (safetensors, legacy
 //!   safetensors, `pytorch_model.bin`) or torchaudio `.pth` state dicts.
 //! - [`ast`]: the Audio Spectrogram Transformer (`ASTModel`, `ASTForAudioClassification`).
+//! - [`builtin`]: the built-in scratch CNN over log-mel frames ([`ScratchEncoder`]), trainable
+//!   end to end and needing no download.
 //! - [`registry`]: named models (`HUBERT_LARGE_ML`, …) with their checkpoints and layers.
 //!
 //! Checkpoints are read **from paths** only; downloading lives in the `earmark` facade.
@@ -27,6 +29,7 @@
 //! ```
 
 pub mod ast;
+pub mod builtin;
 pub mod checkpoint;
 mod cpu;
 mod encoder;
@@ -35,6 +38,7 @@ pub mod nn;
 pub mod registry;
 pub mod wav2vec2;
 
+pub use builtin::{ScratchCnn, ScratchConfig, ScratchEncoder};
 /// The device models run on (CPU by default), re-exported so callers need no candle dependency.
 pub use candle_core::Device;
 pub use encoder::{concat_layers, Encoder, EncoderOutput, LayerSelection, Tokens};

@@ -7,6 +7,7 @@
 //! [`ModelSpec::load_torchaudio`].
 
 use crate::ast::AstEncoder;
+use crate::builtin::{ScratchConfig, ScratchEncoder};
 use crate::encoder::{Encoder, LayerSelection};
 use crate::error::EncoderError;
 use crate::wav2vec2::{TorchaudioBuilder, Wav2Vec2Encoder, WaveformNorm};
@@ -19,6 +20,9 @@ pub enum Family {
     Wav2Vec2,
     Hubert,
     Ast,
+    /// Defined in this crate ([`crate::builtin`]): no checkpoint to download; seeded random
+    /// weights unless a safetensors file is given ([`ModelSpec::load_builtin`]).
+    Builtin,
 }
 
 /// One registry entry.
@@ -35,7 +39,7 @@ pub struct ModelSpec {
     pub num_layers: usize,
     /// Whether the frames concatenate the quartile layers (`_ML`) or are the last layer.
     pub multi_layer: bool,
-    /// Hugging Face model id.
+    /// Hugging Face model id (empty for [`Family::Builtin`]).
     pub hf_id: &'static str,
     /// torchaudio bundle file (`https://download.pytorch.org/torchaudio/models/<file>`).
     pub torchaudio_file: Option<&'static str>,
@@ -70,7 +74,34 @@ impl ModelSpec {
             Family::Wav2Vec2 => "wav2vec2",
             Family::Hubert => "hubert",
             Family::Ast => "audio-spectrogram-transformer",
+            Family::Builtin => "builtin",
         }
+    }
+
+    /// Whether the model is defined in this crate (no download; see [`ModelSpec::load_builtin`]).
+    pub fn is_builtin(&self) -> bool {
+        self.family == Family::Builtin
+    }
+
+    /// Load a built-in model: seeded random weights ([`ScratchEncoder::DEFAULT_SEED`]) without
+    /// `weights`, else that safetensors file (key set and shapes checked).
+    pub fn load_builtin(
+        &self,
+        weights: Option<&Path>,
+        device: &Device,
+    ) -> Result<Box<dyn Encoder>, EncoderError> {
+        if !self.is_builtin() {
+            return Err(EncoderError::Unsupported {
+                what: format!("{} is not a built-in model", self.name),
+            });
+        }
+        let cfg = ScratchConfig::default();
+        let enc = match weights {
+            None => ScratchEncoder::new_seeded(cfg, ScratchEncoder::DEFAULT_SEED, device)?,
+            Some(p) => ScratchEncoder::from_safetensors(cfg, p, device)?,
+        };
+        self.check(&enc)?;
+        Ok(Box::new(enc))
     }
 
     /// Load from a transformers folder (the snapshot of [`ModelSpec::hf_id`]).
@@ -81,7 +112,14 @@ impl ModelSpec {
     ) -> Result<Box<dyn Encoder>, EncoderError> {
         let enc: Box<dyn Encoder> = match self.family {
             Family::Ast => Box::new(AstEncoder::from_hf_dir(dir, device)?),
-            _ => Box::new(Wav2Vec2Encoder::from_hf_dir(dir, device)?),
+            Family::Builtin => {
+                return Err(EncoderError::Unsupported {
+                    what: format!("{} is built in: use load_builtin", self.name),
+                })
+            }
+            Family::Wav2Vec2 | Family::Hubert => {
+                Box::new(Wav2Vec2Encoder::from_hf_dir(dir, device)?)
+            }
         };
         self.check(enc.as_ref())?;
         Ok(enc)
@@ -244,6 +282,8 @@ pub const MODELS: &[ModelSpec] = &[
     ),
     spec("AST", Ast, 768, 12, false, AST_ID, None, NoNorm),
     spec("AST_ML", Ast, 768, 12, true, AST_ID, None, NoNorm),
+    // The built-in scratch CNN (`ScratchConfig::default()`): 64 log-mel bands, 3 blocks of 64.
+    spec("scratch", Builtin, 64, 3, false, "", None, NoNorm),
 ];
 
 /// Look an entry up by name (case-insensitive).

@@ -113,9 +113,29 @@ fn bundle_for_file(path: &Path) -> Option<&'static ModelSpec> {
         .find(|m| !m.multi_layer && m.torchaudio_file == Some(name))
 }
 
-/// Resolve and load `--model`.
+/// Resolve and load `--model`. Built-in models (`scratch`) need no file: the name alone gives
+/// seeded random weights, `scratch:FILE.safetensors` loads saved ones.
 pub fn load_model(given: &str, opts: &LoadOptions) -> Result<LoadedModel, ModelError> {
     let device = Device::Cpu;
+    let builtin = |name: &str| registry::find(name).filter(|s| s.is_builtin());
+    if let Some((spec, file)) = given
+        .split_once(':')
+        .and_then(|(n, f)| builtin(n).map(|s| (s, Path::new(f))))
+    {
+        return Ok(loaded(
+            spec.load_builtin(Some(file), &device)?,
+            file,
+            Some(spec),
+        ));
+    }
+    if let Some(spec) = builtin(given) {
+        let enc = spec.load_builtin(None, &device)?;
+        return Ok(loaded(
+            enc,
+            Path::new("<built in: seeded weights>"),
+            Some(spec),
+        ));
+    }
     if let Some(spec) = registry::find(given) {
         if let Some(pth) = spec
             .torchaudio_file
@@ -197,15 +217,23 @@ pub fn registry_status(hub: &HubOptions) -> Vec<RegistryRow> {
         .map(|m| {
             let mut looked_in = Vec::new();
             let mut found = None;
+            if m.is_builtin() {
+                found = Some(format!(
+                    "built in (seeded weights; {}:FILE.safetensors loads trained ones)",
+                    m.name
+                ));
+            }
             if let Some(f) = m.torchaudio_file {
                 looked_in.push(hub.torch_checkpoints.join(f).display().to_string());
                 found = cached_torchaudio(f, hub).map(|p| p.display().to_string());
             }
-            looked_in.push(format!(
-                "{} (Hugging Face cache: {})",
-                m.hf_id,
-                hub.hf_cache.display()
-            ));
+            if !m.is_builtin() {
+                looked_in.push(format!(
+                    "{} (Hugging Face cache: {})",
+                    m.hf_id,
+                    hub.hf_cache.display()
+                ));
+            }
             if found.is_none() {
                 found = cached_hf_model(m.hf_id, hub).map(|p| p.display().to_string());
             }
@@ -214,6 +242,9 @@ pub fn registry_status(hub: &HubOptions) -> Vec<RegistryRow> {
             let hop_samples = match m.family {
                 Family::Wav2Vec2 | Family::Hubert => 320,
                 Family::Ast => 1600,
+                Family::Builtin => {
+                    earmark_encoders::ScratchConfig::default().frame_hop_samples() as u64
+                }
             };
             RegistryRow {
                 name: m.name,
@@ -265,7 +296,9 @@ mod tests {
         );
         let rows = registry_status(&opts.hub);
         assert_eq!(rows.len(), registry::MODELS.len());
-        assert!(rows.iter().all(|r| r.found.is_none()));
+        assert!(rows
+            .iter()
+            .all(|r| r.found.is_none() == (r.name != "scratch")));
         let hb = rows.iter().find(|r| r.name == "HUBERT_XLARGE_ML").unwrap();
         assert_eq!(hb.dim, 5120);
         assert!(hb.looked_in[0].ends_with("hubert_fairseq_xlarge_ll60k.pth"));
