@@ -31,6 +31,12 @@ enum Command {
     Embed(commands::embed::EmbedArgs),
     /// List the encoder registry: name, dimension, rate, frame hop, where weights are looked for.
     Models(commands::models::ModelsArgs),
+    /// Write soundscapes with weak and strong labels (procedural sounds or your folders).
+    Synth(commands::synth::SynthArgs),
+    /// One short event in long clips: what mean and max pooling say, and where the frames put it.
+    Demo(commands::demo::DemoArgs),
+    /// The full loop from weak labels to boundaries: report.html, metrics.json, decision.md.
+    Workflow(commands::workflow::WorkflowArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,9 @@ fn main() -> ExitCode {
         Command::Features(args) => commands::features::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Models(args) => commands::models::run(args),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Workflow(args) => commands::workflow::run(args),
     };
     match result {
         Ok(code) => code,

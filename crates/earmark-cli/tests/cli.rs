@@ -436,3 +436,90 @@ fn embed_offline_without_weights_is_one_clear_error() {
         "{err}"
     );
 }
+
+/// The `earmark …` lines of the ```sh blocks of docs/track.md, in order.
+fn track_commands() -> Vec<Vec<String>> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/track.md");
+    let text = std::fs::read_to_string(&doc).expect("docs/track.md");
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("```") {
+            in_sh = t == "```sh";
+            continue;
+        }
+        if in_sh {
+            assert!(
+                t.is_empty() || t.starts_with("earmark "),
+                "track.md sh blocks hold earmark commands only: {t}"
+            );
+            if let Some(rest) = t.strip_prefix("earmark ") {
+                out.push(rest.split_whitespace().map(String::from).collect());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn track_commands_run_as_written() {
+    let cmds = track_commands();
+    assert!(cmds.len() >= 4, "track.md lost its commands: {cmds:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for args in &cmds {
+        let out = Command::new(env!("CARGO_BIN_EXE_earmark"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run earmark");
+        assert!(
+            out.status.success(),
+            "earmark {} failed:\n{}\n{}",
+            args.join(" "),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    // The artifacts the track tells the learner to open.
+    for f in [
+        "track-data/weak.tsv",
+        "track-data/strong.tsv",
+        "track-demo/demo.html",
+        "track-run/report.html",
+        "track-run/metrics.json",
+        "track-run/decision.md",
+        "track-run-seed2/metrics.json",
+    ] {
+        assert!(dir.path().join(f).is_file(), "missing {f}");
+    }
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("track-run/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    // The fields the exercises point at.
+    for rule in ["mean", "max", "linear_softmax", "attention", "auto_pool"] {
+        let r = &m["pooling"][rule];
+        assert!(
+            r["clip_auc"].is_number() && r["mean_score_positive"].is_number(),
+            "{rule}"
+        );
+    }
+    for key in [
+        "boundary",
+        "chance",
+        "comparison",
+        "models",
+        "split",
+        "chosen_pooling",
+    ] {
+        assert!(!m[key].is_null(), "metrics.json lacks {key}");
+    }
+    assert!(m["comparison"]["verdict"].is_string());
+    let seed2: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("track-run-seed2/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let rules: Vec<&String> = seed2["pooling"].as_object().unwrap().keys().collect();
+    assert_eq!(rules, ["max", "mean"]);
+}

@@ -115,7 +115,13 @@ mod tests {
 
     #[test]
     fn undefined_resamples_are_skipped_and_seed_is_deterministic() {
-        let stat = |ix: &[usize]| if ix.contains(&0) { Some(ix.len() as f64) } else { None };
+        let stat = |ix: &[usize]| {
+            if ix.contains(&0) {
+                Some(ix.len() as f64)
+            } else {
+                None
+            }
+        };
         let a = bootstrap(5, &BootstrapOptions::default(), stat).unwrap();
         let b = bootstrap(5, &BootstrapOptions::default(), stat).unwrap();
         assert_eq!(a, b);

@@ -11,7 +11,9 @@
 
 pub mod annotations;
 pub mod atomic;
+pub mod demo;
 pub mod embed;
 pub mod hub;
 pub mod models;
 pub mod npz;
+pub mod workflow;

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod demo;
 pub mod embed;
 pub mod features;
 pub mod info;
 pub mod models;
+pub mod synth;
+pub mod workflow;

@@ -1,0 +1,4 @@
+//! The facade end to end: one test binary, a module per concern.
+
+mod embed;
+mod workflow;
