@@ -523,3 +523,55 @@ fn track_commands_run_as_written() {
     let rules: Vec<&String> = seed2["pooling"].as_object().unwrap().keys().collect();
     assert_eq!(rules, ["max", "mean"]);
 }
+
+#[test]
+fn workflow_and_synth_refuse_bad_usage_with_a_reason() {
+    let out = earmark(&["workflow", "--audio", "somewhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--weak"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("s");
+    let out = earmark(&[
+        "synth",
+        "--out",
+        o.to_str().unwrap(),
+        "--classes",
+        "impact,gong",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("gong") && err.contains("chirp"), "{err}");
+    let out = earmark(&["synth", "--out", o.to_str().unwrap(), "--clips", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("n_clips"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A weak table naming a file that is not there: the run stops with the file named when too
+    // few recordings remain.
+    std::fs::write(
+        dir.path().join("weak.tsv"),
+        "filename\tevent_labels\nnope.wav\tx\n",
+    )
+    .unwrap();
+    let out = earmark(&[
+        "workflow",
+        "--audio",
+        dir.path().to_str().unwrap(),
+        "--weak",
+        dir.path().join("weak.tsv").to_str().unwrap(),
+        "--out",
+        dir.path().join("w").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("1 failed") && err.contains("nope.wav"),
+        "{err}"
+    );
+}

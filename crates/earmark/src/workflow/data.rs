@@ -156,9 +156,14 @@ pub fn load_dataset(
     if clips.len() < 6 {
         return Err(WorkflowError::Data {
             what: format!(
-                "{} recordings loaded ({} failed); train/validation/test splits need at least 6",
+                "{} recordings loaded ({} failed); train/validation/test splits need at least 6{}",
                 clips.len(),
-                skipped.len()
+                skipped.len(),
+                skipped
+                    .iter()
+                    .take(5)
+                    .map(|s| format!("\n  {}: {}", s.file, s.reason))
+                    .collect::<String>()
             ),
         });
     }
