@@ -31,6 +31,9 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     /// Epochs without a validation improvement before stopping.
     pub patience: usize,
+    /// Epochs always run before early stopping may end training: slow starters (mean pooling
+    /// dilutes a short event's gradient over the whole clip) get a fair number of updates.
+    pub min_epochs: usize,
     /// Weight positives of class c by `n_neg/n_pos` (clipped to [1, 20]) in the BCE.
     pub class_weighting: bool,
     /// Seeds the shuffling and the model's dropout (not the initialisation: see
@@ -46,6 +49,7 @@ impl Default for TrainOptions {
             learning_rate: 3e-3,
             weight_decay: 1e-4,
             patience: 6,
+            min_epochs: 12,
             class_weighting: true,
             seed: 0,
         }
@@ -394,7 +398,7 @@ pub fn train(
             since_best = 0;
         } else {
             since_best += 1;
-            if since_best >= opts.patience {
+            if since_best >= opts.patience && epoch >= opts.min_epochs {
                 break;
             }
         }

@@ -102,6 +102,43 @@ pub(super) fn note(m: &Metrics) -> String {
         &rows,
     ));
     s.push('\n');
+    let stuck: Vec<&str> = m
+        .pooling
+        .iter()
+        .filter(|(_, r)| r.train.best_epoch <= 1 && r.train.epochs_run > 1)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !stuck.is_empty() {
+        let _ = writeln!(
+            s,
+            "Training note: with {} the validation loss never improved after epoch 1, so the \
+             weights kept are epoch 1's — the clip-level signal through this rule was too weak to \
+             learn from in {} epochs; its numbers describe a head that barely moved.\n",
+            stuck
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.pooling[stuck[0]].train.epochs_run
+        );
+    }
+    let capped: Vec<&str> = m
+        .pooling
+        .iter()
+        .filter(|(_, r)| r.train.best_epoch == r.train.epochs_run && r.train.epochs_run > 1)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !capped.is_empty() {
+        let _ = writeln!(
+            s,
+            "Still improving at the epoch limit: {} (more epochs, `--epochs`, may change its row).\n",
+            capped
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let chosen = &m.pooling[m.chosen_pooling.name()];
     if let Some(mean) = m
         .pooling
