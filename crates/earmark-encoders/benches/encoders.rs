@@ -99,12 +99,29 @@ fn ast(c: &mut Criterion) {
     c.bench_function("ast_1024_frames", |b| b.iter(&mut run));
 }
 
+/// One training step of the built-in CNN: a batch of 16 clips × 1000 log-mel frames, forward and
+/// backward (what `earmark workflow` repeats per batch for the scratch baseline).
+fn scratch_train_step(c: &mut Criterion) {
+    use earmark_encoders::builtin::{ScratchConfig, ScratchEncoder};
+    let enc =
+        ScratchEncoder::new_seeded(ScratchConfig::default(), 0, &Device::Cpu).expect("scratch");
+    let x = Tensor::randn(-40f32, 10.0, (16, 1000, 64), &Device::Cpu).expect("mel");
+    let mask = Tensor::ones((16, 1000), DType::F32, &Device::Cpu).expect("mask");
+    let mut run = || {
+        let (h, _) = enc.cnn().forward(&x, &mask, true).expect("forward");
+        let loss = h.sqr().and_then(|t| t.mean_all()).expect("loss");
+        std::hint::black_box(loss.backward().expect("backward"));
+    };
+    report("scratch CNN train step, 16 × 1000 frames", &mut run);
+    c.bench_function("scratch_train_step_16x1000", |b| b.iter(&mut run));
+}
+
 criterion_group! {
     name = encoders;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(15));
-    targets = hubert_base, ast
+    targets = hubert_base, ast, scratch_train_step
 }
 criterion_main!(encoders);
