@@ -32,7 +32,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             out: PathBuf::from("earmark-demo"),
-            clips: 48,
+            clips: 80,
             seed: 0,
         }
     }
@@ -91,11 +91,14 @@ pub fn run(
         n_clips: opts.clips,
         clip_secs: 10.0,
         max_events_per_clip: 1,
+        // One class of short events (80–250 ms damped transients) in 10 s: 1–2.5 % of the clip.
+        classes: vec![earmark_synth::procedural_class("impact").expect("a built-in class")],
+        snr_db: (3.0, 15.0),
         seed: opts.seed,
         ..SynthOptions::default()
     };
     progress(&format!(
-        "synthesising {} clips of 10 s (half with one short event) into {}",
+        "synthesising {} clips of 10 s (half with one 80–250 ms impact) into {}",
         synth.n_clips,
         dir.display()
     ));

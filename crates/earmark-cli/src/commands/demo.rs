@@ -12,7 +12,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "earmark-demo")]
     pub out: PathBuf,
     /// Clips to synthesise.
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 80)]
     pub clips: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
