@@ -119,3 +119,38 @@ fn user_data_without_strong_labels_reports_no_boundaries() {
     let note = std::fs::read_to_string(&out.decision).unwrap();
     assert!(note.contains("Not measured"));
 }
+
+#[test]
+fn a_given_encoder_is_the_frozen_representation() {
+    // A tiny random-weight HuBERT in Hugging Face layout stands in for a downloaded checkpoint.
+    let model = earmark_testkit::fixture("hubert/base-like/model");
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WorkflowOptions {
+        out: dir.path().to_path_buf(),
+        synth_clips: 24,
+        clip_secs: 4.0,
+        encoder: Some(model.to_str().unwrap().to_string()),
+        train: TrainOptions {
+            max_epochs: 2,
+            min_epochs: 1,
+            ..TrainOptions::default()
+        },
+        poolings: vec![Pooling::Max],
+        ..WorkflowOptions::default()
+    };
+    let out = run(&opts, &mut |_| {}).unwrap();
+    let m = &out.metrics;
+    assert!(
+        m.frozen_representation.contains("base-like"),
+        "{}",
+        m.frozen_representation
+    );
+    assert!(m.models["frozen_probe"].representation.contains("frames"));
+    // Detections come through the encoder's own grid and stay inside the 4 s clips.
+    let tsv = std::fs::read_to_string(dir.path().join("events_test.tsv")).unwrap();
+    for line in tsv.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (on, off): (f64, f64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+        assert!(0.0 <= on && on < off && off <= 4.0 + 1e-9, "{line}");
+    }
+}
