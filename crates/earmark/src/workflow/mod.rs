@@ -520,6 +520,15 @@ pub fn run(
             },
         );
     }
+    let rule_scores: Vec<(String, Vec<(String, Vec<f64>)>)> = per_rule
+        .iter()
+        .map(|e| {
+            (
+                e.trained.pooling.name().to_string(),
+                report::score_groups(&data, &split.test, e),
+            )
+        })
+        .collect();
     let frozen_probe = per_rule.swap_remove(best);
     let seed = opts.seed ^ 0xB007;
     let result = |e: &Evaluated, rep: &str| -> ModelResult {
@@ -634,6 +643,7 @@ pub fn run(
         split: &split,
         metrics: &metrics,
         frozen_probe: &frozen_probe,
+        rule_scores: &rule_scores,
         scratch: &scratch,
         selected,
         decision: &note,

@@ -15,6 +15,8 @@ pub(super) struct Inputs<'a> {
     pub split: &'a Split,
     pub metrics: &'a Metrics,
     pub frozen_probe: &'a Evaluated,
+    /// Per pooling rule: test clip scores of classes present / absent.
+    pub rule_scores: &'a [(String, Vec<(String, Vec<f64>)>)],
     pub scratch: &'a Evaluated,
     pub selected: &'a Evaluated,
     pub decision: &'a str,
@@ -25,7 +27,11 @@ fn p(text: impl Into<String>) -> Block {
 }
 
 /// Clip scores of (clip, class) pairs, split by whether the class is present.
-fn score_groups(data: &Dataset, idx: &[usize], e: &Evaluated) -> Vec<(String, Vec<f64>)> {
+pub(super) fn score_groups(
+    data: &Dataset,
+    idx: &[usize],
+    e: &Evaluated,
+) -> Vec<(String, Vec<f64>)> {
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
     for (&i, pr) in idx.iter().zip(&e.trained.test) {
         for (c, &t) in data.clips[i].targets.iter().enumerate() {
@@ -170,29 +176,34 @@ pub(super) fn render(inp: &Inputs) -> String {
                 kind: "info".into(),
                 text: format!("Chosen pooling: {}.", m.chosen_pooling),
             },
-            p(format!(
-                "Clip-score distributions of the chosen rule's head ({}) and of the scratch model \
-                 on test clips: scores of the classes present against those absent.",
-                m.chosen_pooling
-            )),
-            Block::Grid(vec![
-                Block::Svg(histogram(&Histogram {
-                    title: format!("frozen probe ({}) clip scores", m.chosen_pooling),
-                    x_label: "clip probability".into(),
-                    groups: score_groups(data, &inp.split.test, inp.frozen_probe),
-                    bins: 20,
-                    range: Some((0.0, 1.0)),
-                    ..Default::default()
-                })),
-                Block::Svg(histogram(&Histogram {
-                    title: "scratch clip scores".into(),
-                    x_label: "clip probability".into(),
-                    groups: score_groups(data, &inp.split.test, inp.scratch),
-                    bins: 20,
-                    range: Some((0.0, 1.0)),
-                    ..Default::default()
-                })),
-            ]),
+            p(
+                "Clip-score distributions per pooling rule (each rule's own head, test clips): \
+                 scores of the classes present against those absent, and the scratch model's with \
+                 the chosen rule. The further apart, the better the clip summary separates them.",
+            ),
+            Block::Grid(
+                inp.rule_scores
+                    .iter()
+                    .map(|(rule, groups)| {
+                        Block::Svg(histogram(&Histogram {
+                            title: format!("{rule} pooling: clip scores"),
+                            x_label: "clip probability".into(),
+                            groups: groups.clone(),
+                            bins: 20,
+                            range: Some((0.0, 1.0)),
+                            ..Default::default()
+                        }))
+                    })
+                    .chain(std::iter::once(Block::Svg(histogram(&Histogram {
+                        title: format!("scratch ({}) clip scores", m.chosen_pooling),
+                        x_label: "clip probability".into(),
+                        groups: score_groups(data, &inp.split.test, inp.scratch),
+                        bins: 20,
+                        range: Some((0.0, 1.0)),
+                        ..Default::default()
+                    }))))
+                    .collect(),
+            ),
         ],
     });
 
