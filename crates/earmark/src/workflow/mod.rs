@@ -520,7 +520,7 @@ pub fn run(
             },
         );
     }
-    let rule_scores: Vec<(String, Vec<(String, Vec<f64>)>)> = per_rule
+    let rule_scores: Vec<(String, report::ScoreGroups)> = per_rule
         .iter()
         .map(|e| {
             (

@@ -10,13 +10,16 @@ use earmark_report::{
     LinePlot, Report, Section, Series, SpanKind,
 };
 
+/// Named groups of values for one histogram (e.g. "class present" / "class absent").
+pub(super) type ScoreGroups = Vec<(String, Vec<f64>)>;
+
 pub(super) struct Inputs<'a> {
     pub data: &'a Dataset,
     pub split: &'a Split,
     pub metrics: &'a Metrics,
     pub frozen_probe: &'a Evaluated,
     /// Per pooling rule: test clip scores of classes present / absent.
-    pub rule_scores: &'a [(String, Vec<(String, Vec<f64>)>)],
+    pub rule_scores: &'a [(String, ScoreGroups)],
     pub scratch: &'a Evaluated,
     pub selected: &'a Evaluated,
     pub decision: &'a str,
