@@ -20,6 +20,7 @@ mod annotation;
 mod events;
 mod frames;
 mod grid;
+pub mod rng;
 mod time;
 mod waveform;
 
@@ -30,5 +31,6 @@ pub use annotation::{
 pub use events::{Event, EventList, LabelSet, WeakLabel};
 pub use frames::{Frames, FramesError};
 pub use grid::FrameGrid;
+pub use rng::SplitMix64;
 pub use time::{SampleRate, Seconds, Span};
 pub use waveform::Waveform;

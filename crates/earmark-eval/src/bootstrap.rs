@@ -3,6 +3,7 @@
 //! called a difference. Deterministic by seed (own splitmix64, so intervals never move with a
 //! dependency's RNG).
 
+use earmark_core::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// A point estimate with its percentile bootstrap interval.
@@ -35,22 +36,6 @@ impl Default for BootstrapOptions {
     }
 }
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 11) as f64 / (1u64 << 53) as f64) * n as f64) as usize % n.max(1)
-    }
-}
-
 /// `stat(indices)` computed on the full set (`0..n`) and on `opts.resamples` resamples of `n`
 /// indices drawn with replacement; `None` from `stat` marks an undefined resample, which is
 /// skipped. Returns `None` when the full-set statistic is undefined or no resample is defined.
@@ -63,7 +48,7 @@ pub fn bootstrap(
 ) -> Option<Interval> {
     let all: Vec<usize> = (0..n).collect();
     let value = stat(&all)?;
-    let mut rng = SplitMix(opts.seed ^ 0x5EED_B007);
+    let mut rng = SplitMix64::new(opts.seed ^ 0x5EED_B007);
     let mut values = Vec::with_capacity(opts.resamples);
     let mut idx = vec![0usize; n];
     for _ in 0..opts.resamples {

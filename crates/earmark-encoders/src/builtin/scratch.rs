@@ -42,6 +42,7 @@ use crate::encoder::{Encoder, EncoderOutput, LayerSelection};
 use crate::error::EncoderError;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use earmark_core::rng::{fnv1a, SplitMix64 as SplitMix};
 use earmark_core::{FrameGrid, Frames};
 use earmark_features::MelOptions;
 use serde::{Deserialize, Serialize};
@@ -183,31 +184,6 @@ impl ScratchConfig {
     }
 }
 
-/// SplitMix64: a tiny, seedable, portable RNG (same numbers on every platform).
-#[derive(Debug, Clone)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)` with 24 bits.
-    fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
-    }
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01B3)
-    })
-}
-
 /// Initialise every variable of `varmap` deterministically from `seed`, independently of the
 /// map's order and of which other variables exist (each variable's stream is seeded by `seed`
 /// and its name):
@@ -238,7 +214,7 @@ pub fn init_seeded(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
         let n: usize = dims.iter().product();
         let values: Vec<f32> = match bound {
             Some(b) => {
-                let mut rng = SplitMix(seed ^ fnv1a(name));
+                let mut rng = SplitMix::new(seed ^ fnv1a(name.as_bytes()));
                 let b = b as f32;
                 (0..n).map(|_| (2.0 * rng.next_f32() - 1.0) * b).collect()
             }
@@ -525,12 +501,13 @@ impl ScratchCnn {
             .dropout_rng
             .lock()
             .map_err(|_| candle_core::Error::Msg("dropout RNG lock poisoned".into()))?;
-        let mut rng = SplitMix(*state);
+        let mut rng = SplitMix::new(*state);
         let scale = 1.0 / (1.0 - p);
         let keep: Vec<f32> = (0..n)
             .map(|_| if rng.next_f32() < p { 0.0 } else { scale })
             .collect();
-        *state = rng.0;
+        // The next call continues from a fresh draw of this stream.
+        *state = rng.next_u64();
         let keep = Tensor::from_vec(keep, h.shape(), h.device())?;
         h.mul(&keep)
     }
@@ -785,7 +762,7 @@ mod tests {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
         let conv = TimeConv::new(6, 4, 5, vb.pp("c")).unwrap();
         init_seeded(&varmap, 3).unwrap();
-        let mut rng = SplitMix(9);
+        let mut rng = SplitMix::new(9);
         let x: Vec<f32> = (0..2 * 13 * 6).map(|_| rng.next_f32() - 0.5).collect();
         let x = Tensor::from_vec(x, (2, 13, 6), &dev).unwrap();
         let got = conv.forward(&x).unwrap();

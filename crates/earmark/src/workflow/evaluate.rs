@@ -261,7 +261,7 @@ pub fn chance(
     draws: usize,
     seed: u64,
 ) -> (f64, Option<f64>) {
-    let mut rng = super::Rng::new(seed ^ 0xC4A2CE);
+    let mut rng = earmark_core::SplitMix64::new(seed ^ 0xC4A2CE);
     let refs: Vec<Vec<Event>> = idx
         .iter()
         .map(|&i| data.clips[i].events.clone().unwrap_or_default())
@@ -276,7 +276,7 @@ pub fn chance(
                 ev.iter()
                     .map(|e| {
                         let d = e.duration().min(len);
-                        let on = rng.uniform() * (len - d);
+                        let on = rng.next_f64() * (len - d);
                         Event::new(e.file.clone(), on, on + d, e.label.clone())
                     })
                     .collect()

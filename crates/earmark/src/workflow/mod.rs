@@ -206,27 +206,6 @@ pub struct WorkflowOutput {
     pub summary: Vec<String>,
 }
 
-/// A seeded splitmix64 (own, so results never move with a dependency's RNG).
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorkflowError + '_ {
     move |source| WorkflowError::Io {
         path: path.to_path_buf(),
