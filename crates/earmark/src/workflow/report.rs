@@ -128,6 +128,33 @@ fn curves(inp: &Inputs, e: &Evaluated, pick: &[(usize, usize)]) -> Vec<Block> {
     out
 }
 
+/// Onset and offset columns of the boundary table.
+fn error_rows(b: &super::evaluate::Boundary) -> Vec<Vec<String>> {
+    type Cell = fn(&earmark_eval::ErrorSummary) -> String;
+    let rows: [(&str, Cell); 3] = [
+        ("median |error| (s)", |s| fmt_num(s.median_abs, 3)),
+        ("median error (s), IQR", |s| {
+            format!("{} ({})", fmt_num(s.median, 3), fmt_num(s.iqr, 3))
+        }),
+        ("within 100 / 200 / 500 ms", |s| {
+            format!(
+                "{:.0} / {:.0} / {:.0} %",
+                s.within_100ms * 100.0,
+                s.within_200ms * 100.0,
+                s.within_500ms * 100.0
+            )
+        }),
+    ];
+    rows.iter()
+        .map(|(label, cell)| {
+            let col = |e: &Option<earmark_eval::ErrorSummary>| {
+                e.as_ref().map(cell).unwrap_or_else(|| "—".into())
+            };
+            vec![label.to_string(), col(&b.onset), col(&b.offset)]
+        })
+        .collect()
+}
+
 pub(super) fn render(inp: &Inputs) -> String {
     let m = inp.metrics;
     let data = inp.data;
@@ -313,45 +340,7 @@ pub(super) fn render(inp: &Inputs) -> String {
                 )),
                 Block::Table {
                     header: ["", "onset", "offset"].map(String::from).to_vec(),
-                    rows: vec![
-                        vec![
-                            "median |error| (s)".into(),
-                            b.onset.map(|s| fmt_num(s.median_abs, 3)).unwrap_or("—".into()),
-                            b.offset.map(|s| fmt_num(s.median_abs, 3)).unwrap_or("—".into()),
-                        ],
-                        vec![
-                            "median error (s), IQR".into(),
-                            b.onset
-                                .map(|s| format!("{} ({})", fmt_num(s.median, 3), fmt_num(s.iqr, 3)))
-                                .unwrap_or("—".into()),
-                            b.offset
-                                .map(|s| format!("{} ({})", fmt_num(s.median, 3), fmt_num(s.iqr, 3)))
-                                .unwrap_or("—".into()),
-                        ],
-                        vec![
-                            "within 100 / 200 / 500 ms".into(),
-                            b.onset
-                                .map(|s| {
-                                    format!(
-                                        "{:.0} / {:.0} / {:.0} %",
-                                        s.within_100ms * 100.0,
-                                        s.within_200ms * 100.0,
-                                        s.within_500ms * 100.0
-                                    )
-                                })
-                                .unwrap_or("—".into()),
-                            b.offset
-                                .map(|s| {
-                                    format!(
-                                        "{:.0} / {:.0} / {:.0} %",
-                                        s.within_100ms * 100.0,
-                                        s.within_200ms * 100.0,
-                                        s.within_500ms * 100.0
-                                    )
-                                })
-                                .unwrap_or("—".into()),
-                        ],
-                    ],
+                    rows: error_rows(b),
                 },
                 p(format!(
                     "Frame score peaks inside a true event: {}. False alarms per negative clip: {}.",
