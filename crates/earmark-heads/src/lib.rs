@@ -32,6 +32,7 @@
 //! # Ok::<(), earmark_heads::HeadError>(())
 //! ```
 
+pub mod classifier;
 mod error;
 pub mod head;
 mod init;
@@ -42,6 +43,7 @@ mod rng;
 mod split;
 mod train;
 
+pub use classifier::{raw_proba, sigmoid, Classifier, Learner, Rows, Targets, Task};
 pub use error::HeadError;
 pub use head::{fit_standardizer, FrameHead, HeadConfig, HeadKind};
 pub use init::{init_varmap, seeded_head};

@@ -1,4 +1,4 @@
-//! Integration tests for earmark-heads: pooling against hand-worked values, MIL training on a
+//! Pooling against hand-worked values, MIL training on a
 //! synthetic task with a known answer, determinism, early stopping, save/load, class weighting.
 
 use std::path::PathBuf;

@@ -1,0 +1,4 @@
+//! Integration tests for earmark-heads, one binary: MIL heads and pooling (`mil`), classifiers
+//! on pooled embeddings (`probe`, `gbt`) and calibration (`calibrate`).
+
+mod mil;
