@@ -32,19 +32,27 @@
 //! # Ok::<(), earmark_heads::HeadError>(())
 //! ```
 
+pub mod calibrate;
 pub mod classifier;
 mod error;
+pub mod gbt;
 pub mod head;
 mod init;
 pub mod io;
 pub mod mil;
 pub mod pool;
+pub mod probe;
 mod rng;
 mod split;
 mod train;
 
+pub use calibrate::{
+    fit_calibrated, stratified_kfold, Calibrated, CalibratedFold, Calibration, Calibrator,
+    FittedCalibrator, Isotonic, OutOfFold, Sigmoid,
+};
 pub use classifier::{raw_proba, sigmoid, Classifier, Learner, Rows, Targets, Task};
 pub use error::HeadError;
+pub use gbt::{Gbt, GbtModel, GbtOptions};
 pub use head::{fit_standardizer, FrameHead, HeadConfig, HeadKind};
 pub use init::{init_varmap, seeded_head};
 pub use io::{load_head, save_head};
@@ -53,5 +61,6 @@ pub use mil::{
     MilOutput, Prediction, TrainOptions, TrainReport,
 };
 pub use pool::{pool, pool_scores, Pooling};
+pub use probe::{Logistic, LogisticModel, LogisticOptions, Mlp, MlpModel, MlpOptions, Standardizer};
 pub use rng::{seeded_shuffle, SplitMix64};
 pub use split::stratified_split;

@@ -1,4 +1,6 @@
 //! Integration tests for earmark-heads, one binary: MIL heads and pooling (`mil`), classifiers
 //! on pooled embeddings (`probe`, `gbt`) and calibration (`calibrate`).
 
+mod gbt;
 mod mil;
+mod probe;
