@@ -15,5 +15,6 @@ pub mod demo;
 pub mod embed;
 pub mod hub;
 pub mod models;
+pub mod npy;
 pub mod npz;
 pub mod workflow;
