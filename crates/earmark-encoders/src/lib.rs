@@ -8,6 +8,8 @@
 //! - [`ast`]: the Audio Spectrogram Transformer (`ASTModel`, `ASTForAudioClassification`).
 //! - [`builtin`]: the built-in scratch CNN over log-mel frames ([`ScratchEncoder`]), trainable
 //!   end to end and needing no download.
+//! - [`adapt`]: light adaptation — the top 1–2 layers of a wav2vec2/HuBERT or AST encoder (or
+//!   LoRA adapters on them) made trainable over cached lower-layer outputs.
 //! - [`registry`]: named models (`HUBERT_LARGE_ML`, …) with their checkpoints and layers.
 //!
 //! Checkpoints are read **from paths** only; downloading lives in the `earmark` facade.
@@ -28,6 +30,7 @@
 //! assert_eq!(ml.row(1), &[3.0, 4.0, 6.0]);
 //! ```
 
+pub mod adapt;
 pub mod ast;
 pub mod builtin;
 pub mod checkpoint;
@@ -38,6 +41,7 @@ pub mod nn;
 pub mod registry;
 pub mod wav2vec2;
 
+pub use adapt::{AdaptOptions, Adaptable, LoraOptions, Lower, TrainableTop};
 pub use builtin::{ScratchCnn, ScratchConfig, ScratchEncoder};
 /// The device models run on (CPU by default), re-exported so callers need no candle dependency.
 pub use candle_core::Device;

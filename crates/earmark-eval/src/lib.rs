@@ -8,7 +8,9 @@
 //!   and precision/recall/F1 at a threshold;
 //! * [`boundary`]: onset and offset errors of matched events on positive clips, and whether the
 //!   frame score peaks inside the true event;
-//! * [`bootstrap`]: percentile bootstrap intervals over clips.
+//! * [`bootstrap`]: percentile bootstrap intervals over clips;
+//! * [`calibration`]: Brier score, reliability curve (uniform or quantile bins) and expected
+//!   calibration error, as scikit-learn computes them.
 //!
 //! ```
 //! use earmark_core::{Event, LabelSet};
@@ -25,12 +27,16 @@
 
 pub mod bootstrap;
 pub mod boundary;
+pub mod calibration;
 pub mod clip;
 pub mod psds;
 pub mod sed;
 
 pub use bootstrap::{bootstrap, BootstrapOptions, Interval};
 pub use boundary::{boundary_errors, peak_inside, BoundaryErrors, ErrorSummary, PeakCheck};
+pub use calibration::{
+    brier_score, calibration_curve, expected_calibration_error, BinStrategy, CalibrationCurve,
+};
 pub use clip::{
     average_precision, averaged, per_class, precision_recall_curve, prf_at_threshold, roc_auc,
     roc_curve, Average, ClipPrf, PrCurve, RocCurve,

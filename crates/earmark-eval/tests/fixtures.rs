@@ -418,3 +418,61 @@ fn boundary_errors_on_fixture_events() {
     assert_eq!(b.positive_files, 4);
     assert_eq!(b.matched, 11);
 }
+
+#[test]
+fn sklearn_calibration_metrics() {
+    let j = read_json("metrics/sklearn.json");
+    let m = &j["metrics"];
+    let (y, _) = npy("metrics/sklearn/y_true.npy");
+    let (s, _) = npy("metrics/sklearn/y_score.npy");
+    let y: Vec<bool> = y.iter().map(|&v| v == 1.0).collect();
+    let mut worst = 0.0f64;
+    let mut close = |what: &str, got: f64, want: f64| {
+        let d = (got - want).abs();
+        worst = worst.max(d);
+        assert!(d <= 1e-12, "{what}: got {got}, want {want}");
+    };
+    let brier = brier_score(&y, &s).unwrap();
+    close(
+        "brier",
+        brier,
+        m["brier_score_loss"]["value"].as_f64().unwrap(),
+    );
+    for (key, strategy) in [
+        ("calibration_curve", BinStrategy::Uniform),
+        ("calibration_curve_quantile", BinStrategy::Quantile),
+    ] {
+        let c = calibration_curve(&y, &s, 10, strategy).unwrap();
+        for (field, got) in [("prob_true", &c.prob_true), ("prob_pred", &c.prob_pred)] {
+            let want = m[key][field].as_array().unwrap();
+            assert_eq!(got.len(), want.len(), "{key}.{field} length");
+            for (g, w) in got.iter().zip(want) {
+                close(&format!("{key}.{field}"), *g, w.as_f64().unwrap());
+            }
+        }
+        assert_eq!(c.counts.iter().sum::<usize>(), y.len(), "{key} counts");
+    }
+    // The .npy copies of the uniform curve agree with the JSON.
+    let (pt, _) = npy("metrics/sklearn/calib_prob_true.npy");
+    let (pp, _) = npy("metrics/sklearn/calib_prob_pred.npy");
+    let c = calibration_curve(&y, &s, 10, BinStrategy::Uniform).unwrap();
+    for (g, w) in c
+        .prob_true
+        .iter()
+        .zip(&pt)
+        .chain(c.prob_pred.iter().zip(&pp))
+    {
+        close("calib npy", *g, *w);
+    }
+    // ECE from the same bins.
+    let ece = expected_calibration_error(&y, &s, 10).unwrap();
+    let want: f64 = c
+        .prob_true
+        .iter()
+        .zip(&c.prob_pred)
+        .zip(&c.counts)
+        .map(|((t, p), &n)| n as f64 / y.len() as f64 * (t - p).abs())
+        .sum();
+    close("ece", ece, want);
+    eprintln!("sklearn calibration metrics max abs diff {worst:e}");
+}

@@ -9,9 +9,12 @@
 //! # Ok::<(), earmark::hub::HubError>(())
 //! ```
 
+pub mod adapt;
 pub mod annotations;
 pub mod atomic;
+pub mod cache;
 pub mod demo;
+pub mod detector;
 pub mod embed;
 pub mod hub;
 pub mod models;

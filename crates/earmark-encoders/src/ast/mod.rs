@@ -21,7 +21,7 @@ use candle_core::{Device, Tensor};
 use earmark_core::{FrameGrid, Frames};
 use earmark_features::{fbank, FbankOptions, FeatureConfig, FeatureKind};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `ASTFeatureExtractor`'s settings (`preprocessor_config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +128,10 @@ pub struct AstEncoder {
     /// The front end's settings.
     pub preprocessor: Preprocessor,
     device: Device,
+    /// The backbone prefix of the checkpoint's keys (`""` or `"audio_spectrogram_transformer."`).
+    prefix: String,
+    /// The checkpoint file.
+    source: PathBuf,
 }
 
 impl AstEncoder {
@@ -142,6 +146,7 @@ impl AstEncoder {
     ) -> Result<Self, EncoderError> {
         let prefix = ckpt.backbone_prefix(&["audio_spectrogram_transformer."]);
         let labels = config.labels();
+        let source = ckpt.path.clone();
         let (model, head) = build_checked(ckpt, device, &[], |vb| {
             let vm = match &prefix {
                 Some(p) => vb.pp(p.trim_end_matches('.')),
@@ -160,6 +165,8 @@ impl AstEncoder {
             config,
             preprocessor,
             device: device.clone(),
+            prefix: prefix.unwrap_or_default(),
+            source,
         })
     }
 
@@ -195,6 +202,28 @@ impl AstEncoder {
 
     pub fn model(&self) -> &AstModel {
         &self.model
+    }
+
+    /// The prefix of the checkpoint's backbone keys: `""` or `"audio_spectrogram_transformer."`.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Read the checkpoint file this encoder was built from again. Used by [`crate::adapt`] to
+    /// copy layers into trainable variables.
+    pub fn read_checkpoint(&self) -> Result<Checkpoint, EncoderError> {
+        Checkpoint::read(&self.source, &self.device)
+    }
+
+    /// The same encoder (config, front end, device) built from other weights with the same key
+    /// names, e.g. a checkpoint with an adaptation overlay applied.
+    pub fn rebuild(&self, ckpt: Checkpoint) -> Result<Self, EncoderError> {
+        Self::from_checkpoint(
+            self.config.clone(),
+            ckpt,
+            self.preprocessor.clone(),
+            &self.device,
+        )
     }
 
     /// Whether a classification head was loaded.

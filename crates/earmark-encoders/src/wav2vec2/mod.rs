@@ -17,7 +17,7 @@ use crate::error::EncoderError;
 use candle_core::{Device, Tensor};
 use earmark_core::{FrameGrid, Frames};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How the waveform is normalised before the conv stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -88,6 +88,10 @@ pub struct Wav2Vec2Encoder {
     rate: u32,
     /// Waveform normalisation applied by [`Encoder::encode`] and [`Wav2Vec2Encoder::run`].
     pub normalize: WaveformNorm,
+    /// The backbone prefix of the checkpoint's keys (`""`, `"hubert."`, `"wav2vec2."`).
+    prefix: String,
+    /// The checkpoint file, and whether its keys were renamed from torchaudio's names.
+    source: (PathBuf, bool),
 }
 
 impl Wav2Vec2Encoder {
@@ -105,6 +109,7 @@ impl Wav2Vec2Encoder {
                 what: format!("wav2vec2/HuBERT config: {what}"),
             })?;
         let prefix = ckpt.backbone_prefix(&["wav2vec2.", "hubert."]);
+        let source = (ckpt.path.clone(), false);
         let model = build_checked(ckpt, device, IGNORED, |vb| {
             let vb = match &prefix {
                 Some(p) => vb.pp(p.trim_end_matches('.')),
@@ -118,6 +123,8 @@ impl Wav2Vec2Encoder {
             device: device.clone(),
             rate: 16_000,
             normalize,
+            prefix: prefix.unwrap_or_default(),
+            source,
         })
     }
 
@@ -156,7 +163,9 @@ impl Wav2Vec2Encoder {
         let config = Config::from_torchaudio(builder, model_type)
             .map_err(|what| EncoderError::Unsupported { what })?;
         let ckpt = Checkpoint::read(pth, device)?.rename(torchaudio_to_hf);
-        Self::from_checkpoint(config, ckpt, normalize, device)
+        let mut enc = Self::from_checkpoint(config, ckpt, normalize, device)?;
+        enc.source.1 = true;
+        Ok(enc)
     }
 
     /// Like [`Wav2Vec2Encoder::from_torchaudio`], reading the builder kwargs from a JSON file:
@@ -187,6 +196,33 @@ impl Wav2Vec2Encoder {
 
     pub fn model(&self) -> &Wav2Vec2Model {
         &self.model
+    }
+
+    /// The prefix of the checkpoint's backbone keys: `""`, `"hubert."` or `"wav2vec2."`.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Read the checkpoint file this encoder was built from again, with the key names it was
+    /// built with (torchaudio names renamed to transformers'). Used by [`crate::adapt`] to copy
+    /// layers into trainable variables.
+    pub fn read_checkpoint(&self) -> Result<Checkpoint, EncoderError> {
+        let ckpt = Checkpoint::read(&self.source.0, &self.device)?;
+        Ok(if self.source.1 {
+            ckpt.rename(torchaudio_to_hf)
+        } else {
+            ckpt
+        })
+    }
+
+    /// The same encoder (config, normalisation, sample rate, device) built from other weights
+    /// with the same key names, e.g. a checkpoint with an adaptation overlay applied.
+    pub fn rebuild(&self, ckpt: Checkpoint) -> Result<Self, EncoderError> {
+        let mut enc =
+            Self::from_checkpoint(self.config.clone(), ckpt, self.normalize, &self.device)?;
+        enc.rate = self.rate;
+        enc.source.1 = self.source.1;
+        Ok(enc)
     }
 
     /// Frames produced from `n` samples.

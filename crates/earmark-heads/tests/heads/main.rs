@@ -2,5 +2,6 @@
 //! on pooled embeddings (`probe`, `gbt`) and calibration (`calibrate`).
 
 mod gbt;
+mod calibrate;
 mod mil;
 mod probe;

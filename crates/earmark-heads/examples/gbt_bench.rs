@@ -1,0 +1,142 @@
+//! Fit time and validation AUC of the gradient-boosted trees on the data of
+//! `shared/bench/reference.py`'s `gbt` job (6000 × 3072 Gaussian features, 5 % of them
+//! informative, labels from a noisy linear score; the first 5000 rows train, the last 1000
+//! validate), regenerated with the workspace's SplitMix64 (not numpy's stream).
+//!
+//! Prints JSON lines: (a) a plain fit with scikit-learn's defaults, (b) the reference's job
+//! without the isotonic step: three stratified folds, each model fitted on 2/3 of the training
+//! rows and predicting its held-out third and the validation rows.
+//!
+//! ```text
+//! cargo run --release -p earmark-heads --example gbt_bench [-- --feature-fraction 0.5 --max-bins 63 --only plain|cv]
+//! ```
+
+use std::time::Instant;
+
+use earmark_heads::{Classifier, Gbt, GbtOptions, Learner, Rows, SplitMix64, Targets};
+
+const N: usize = 6000;
+const D: usize = 3072;
+const N_TRAIN: usize = 5000;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let mut options = GbtOptions::default();
+    if let Some(v) = arg("--feature-fraction") {
+        options.feature_fraction = v.parse()?;
+    }
+    if let Some(v) = arg("--max-bins") {
+        options.max_bins = v.parse()?;
+    }
+    let only = arg("--only");
+    let (x, y) = data();
+    let (xt, yt) = (&x[..N_TRAIN * D], &y[..N_TRAIN]);
+    let (xv, yv) = (&x[N_TRAIN * D..], &y[N_TRAIN..]);
+    let truth: Vec<bool> = yv.iter().map(|&v| v == 1).collect();
+    let gbt = Gbt { options };
+    let threads = rayon::current_num_threads();
+    let common = serde_json::json!({
+        "threads": threads,
+        "feature_fraction": gbt.options.feature_fraction,
+        "max_bins": gbt.options.max_bins,
+    });
+
+    if only.as_deref() != Some("cv") {
+        let targets = Targets::classes(yt.to_vec(), 2)?;
+        let t = Instant::now();
+        let model = gbt.fit(Rows::new(xt, N_TRAIN, D)?, &targets, None)?;
+        let fit_s = t.elapsed().as_secs_f64();
+        let auc = auc(&model, xv, &truth)?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "what": "earmark Gbt plain fit 5000x3072", "fit_s": fit_s, "auc": auc,
+                "n_iter": model.n_iter(), "options": common,
+            })
+        );
+    }
+
+    if only.as_deref() != Some("plain") {
+        let folds = stratified_folds(yt, 3, 0);
+        let t = Instant::now();
+        let mut aucs = Vec::new();
+        let mut held_out = vec![0.0; N_TRAIN];
+        for k in 0..3 {
+            let train: Vec<usize> = (0..3)
+                .filter(|&j| j != k)
+                .flat_map(|j| folds[j].iter().copied())
+                .collect();
+            let all = Rows::new(xt, N_TRAIN, D)?;
+            let xf = all.select(&train);
+            let yf = Targets::classes(train.iter().map(|&i| yt[i]).collect(), 2)?;
+            let model = gbt.fit(Rows::new(&xf, train.len(), D)?, &yf, None)?;
+            let xo = all.select(&folds[k]);
+            let scores = model.decision_function(Rows::new(&xo, folds[k].len(), D)?)?;
+            for (&i, s) in folds[k].iter().zip(scores) {
+                held_out[i] = s;
+            }
+            aucs.push(auc(&model, xv, &truth)?);
+        }
+        let fit_s = t.elapsed().as_secs_f64();
+        let truth_t: Vec<bool> = yt.iter().map(|&v| v == 1).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "what": "earmark Gbt 3-fold (fits + held-out predictions), 5000x3072",
+                "fit_s": fit_s,
+                "mean_fold_model_auc": aucs.iter().sum::<f64>() / 3.0,
+                "fold_model_aucs": aucs,
+                "out_of_fold_auc": earmark_eval::roc_auc(&truth_t, &held_out)?,
+                "options": common,
+            })
+        );
+    }
+    Ok(())
+}
+
+/// `reference.py`'s generator: w = normal · (uniform < 0.05), X normal (f32),
+/// y = (X·w + 2·noise > 0).
+fn data() -> (Vec<f32>, Vec<u32>) {
+    let mut rng = SplitMix64::new(0);
+    let w: Vec<f64> = (0..D).map(|_| rng.normal()).collect();
+    let w: Vec<f64> = w
+        .into_iter()
+        .map(|v| if rng.next_f64() < 0.05 { v } else { 0.0 })
+        .collect();
+    let x: Vec<f32> = (0..N * D).map(|_| rng.normal() as f32).collect();
+    let y = x
+        .chunks_exact(D)
+        .map(|row| {
+            let s: f64 = row.iter().zip(&w).map(|(&a, &b)| a as f64 * b).sum();
+            u32::from(s + 2.0 * rng.normal() > 0.0)
+        })
+        .collect();
+    (x, y)
+}
+
+fn auc(
+    model: &impl Classifier,
+    xv: &[f32],
+    truth: &[bool],
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let s = model.decision_function(Rows::new(xv, truth.len(), D)?)?;
+    Ok(earmark_eval::roc_auc(truth, &s)?)
+}
+
+/// Stratified k folds (scikit-learn's `StratifiedKFold` without shuffling in spirit: each class
+/// dealt round-robin in order).
+fn stratified_folds(y: &[u32], k: usize, class_offset: usize) -> Vec<Vec<usize>> {
+    let mut folds = vec![Vec::new(); k];
+    let mut next = [class_offset % k; 2];
+    for (i, &c) in y.iter().enumerate() {
+        let c = c as usize;
+        folds[next[c]].push(i);
+        next[c] = (next[c] + 1) % k;
+    }
+    folds
+}
