@@ -35,6 +35,10 @@ enum Command {
     Synth(commands::synth::SynthArgs),
     /// One short event in long clips: what mean and max pooling say, and where the frames put it.
     Demo(commands::demo::DemoArgs),
+    /// Train a detector: embeddings → head (gbt, logistic, mlp, mil) → calibration → thresholds.
+    Train(commands::train::TrainArgs),
+    /// Calibrated probabilities of embedding rows from a trained detector.
+    Predict(commands::predict::PredictArgs),
     /// The full loop from weak labels to boundaries: report.html, metrics.json, decision.md.
     Workflow(commands::workflow::WorkflowArgs),
 }
@@ -49,6 +53,8 @@ fn main() -> ExitCode {
         Command::Synth(args) => commands::synth::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Workflow(args) => commands::workflow::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Predict(args) => commands::predict::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,5 +5,7 @@ pub mod embed;
 pub mod features;
 pub mod info;
 pub mod models;
+pub mod predict;
 pub mod synth;
+pub mod train;
 pub mod workflow;

@@ -96,7 +96,7 @@ pub fn boost(
         prior[c as usize] += wi;
     }
     let total: f64 = prior.iter().sum();
-    if !(total > 0.0) {
+    if total <= 0.0 || !total.is_finite() {
         return Err(HeadError::data("the training rows' weights sum to 0"));
     }
     let eps = 1e-15;

@@ -5,8 +5,8 @@
 //! * [`bins`]: per-feature quantile thresholds (≤ 255 bins), training data binned once into a
 //!   feature-major `u8` matrix;
 //! * [`hist`]: gradient/hessian histograms and the best split of a node;
-//! * [`grow`]: leaf-wise tree growing with in-place row partitions, feature-parallel histograms
-//!   (rayon) and the subtraction trick;
+//! * [`grow`]: leaf-wise tree growing with in-place row partitions and the subtraction trick;
+//! * [`pass`]: feature-parallel (rayon) histogram building and split finding for a node pair;
 //! * [`boost`]: binary log loss, multinomial cross-entropy, early stopping;
 //! * [`tree`]: fitted trees as plain serde data ("go left if `x <= threshold`").
 //!
@@ -29,6 +29,7 @@ pub mod bins;
 pub mod boost;
 pub mod grow;
 pub mod hist;
+pub mod pass;
 pub mod tree;
 
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,7 @@
 //! Everything is written into a temporary sibling directory first and renamed into place, so a
 //! failed run never leaves half a detector under the final name.
 
+pub mod input;
 pub mod rows;
 pub mod store;
 pub mod thresholds;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use input::{audio_input, embeddings_input};
 pub use rows::{EmbeddingPooling, LabelKind};
 pub use thresholds::{ClassMetrics, Threshold, ThresholdRule};
 pub use train::{train_detector, HeadKindArg, TrainInput, TrainSettings, Trained};

@@ -14,7 +14,12 @@ use std::path::Path;
 pub const MIN_TENSOR_LEN: usize = 256;
 const KEY: &str = "$tensor";
 
+/// The values of an array of floats; `None` for anything else, integer arrays included (they
+/// stay in the JSON, where their type survives).
 fn numbers(a: &[Value]) -> Option<Vec<f64>> {
+    if a.iter().all(|v| v.is_i64() || v.is_u64()) {
+        return None;
+    }
     a.iter().map(Value::as_f64).collect()
 }
 
@@ -91,6 +96,12 @@ pub fn save(value: Value, json_path: &Path, weights_path: &Path) -> Result<(), S
         let tmp = weights_path.with_extension("safetensors.tmp");
         candle_core::safetensors::save(&tensors, &tmp)
             .map_err(|e| format!("{}: {e}", weights_path.display()))?;
+        #[cfg(unix)]
+        {
+            // Readable like the JSON beside it (the writer creates it owner-only).
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644));
+        }
         std::fs::rename(&tmp, weights_path).map_err(|e| format!("{}: {e}", weights_path.display()))?;
     }
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
@@ -122,7 +133,8 @@ mod tests {
     fn round_trip_is_exact() {
         let big32: Vec<f32> = (0..300).map(|i| (i as f32).sin() / 3.0).collect();
         let big64: Vec<f64> = (0..300).map(|i| (i as f64).cos() / 7.0).collect();
-        let v = serde_json::json!({"a": {"w": big32, "small": [1.5, 2.0]}, "b": [{"c": big64}]});
+        let ints: Vec<usize> = (0..300).collect();
+        let v = serde_json::json!({"a": {"w": big32, "small": [1.5, 2.0]}, "b": [{"c": big64}], "i": ints});
         let dir = tempfile::tempdir().unwrap();
         let (j, w) = (dir.path().join("m.json"), dir.path().join("m.safetensors"));
         save(v.clone(), &j, &w).unwrap();

@@ -147,7 +147,7 @@ pub fn choose(y: &[bool], p: &[f64], rule: ThresholdRule) -> Threshold {
 pub struct ClassMetrics {
     pub rows: usize,
     pub positives: usize,
-    /// `None` when the held-out rows hold one class only.
+    /// Of the uncalibrated held-out probabilities; `None` when they hold one class only.
     pub roc_auc: Option<f64>,
     pub average_precision: Option<f64>,
     /// The classifier's own probabilities.
@@ -169,8 +169,10 @@ pub fn class_metrics(y: &[bool], raw: &[f64], calibrated: &[f64], rule: Threshol
     ClassMetrics {
         rows: y.len(),
         positives: y.iter().filter(|&&b| b).count(),
-        roc_auc: roc_auc(y, &cal).ok(),
-        average_precision: average_precision(y, &cal).ok(),
+        // Ranking is the model's own (held-out scores); cross-fitted calibration maps differ a
+        // little per fold and isotonic steps add ties, which would blur it.
+        roc_auc: roc_auc(y, &raw).ok(),
+        average_precision: average_precision(y, &raw).ok(),
         brier_uncalibrated: brier_score(y, &raw).unwrap_or(f64::NAN),
         ece_uncalibrated: expected_calibration_error(y, &raw, ECE_BINS).unwrap_or(f64::NAN),
         brier_calibrated: brier_score(y, &cal).unwrap_or(f64::NAN),

@@ -146,6 +146,58 @@ fn cross_val_raw<L: Learner>(
     Ok(out)
 }
 
+/// Held-out *calibrated* probabilities that no calibrator saw: for each fold, calibrators fitted
+/// on the other folds' held-out scores (log-odds of the raw probabilities) map this fold's
+/// scores. The calibrators of the fitted model were fitted on each fold's own held-out rows, so
+/// scoring them there would be in-sample (isotonic regression is then perfectly calibrated by
+/// construction). Multi-class rows are renormalised as the fitted model does.
+pub fn cross_fitted_calibration(
+    task: Task,
+    truth_of: &dyn Fn(usize) -> Vec<bool>,
+    raw: &[f64],
+    fold: &[usize],
+    method: Calibration,
+) -> Result<Vec<f64>, DetectorError> {
+    if method == Calibration::None {
+        return Ok(raw.to_vec());
+    }
+    let nc = task.n_classes();
+    let n = fold.len();
+    let k_folds = fold.iter().copied().max().map_or(0, |m| m + 1);
+    let mut out = raw.to_vec();
+    let cols: Vec<usize> = match task {
+        Task::Binary => vec![1],
+        t => (0..t.n_classes()).collect(),
+    };
+    for k in cols {
+        let y = truth_of(k);
+        let s: Vec<f64> = (0..n).map(|i| logit(raw[i * nc + k])).collect();
+        for f in 0..k_folds {
+            let (test, fit): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold[i] == f);
+            let ys: Vec<bool> = fit.iter().map(|&i| y[i]).collect();
+            if !ys.iter().any(|&b| b) || ys.iter().all(|&b| b) {
+                continue; // one class only in the other folds: keep the raw probabilities
+            }
+            let ss: Vec<f64> = fit.iter().map(|&i| s[i]).collect();
+            let Some(c) = FittedCalibrator::fit(method, &ss, &ys, None)? else { continue };
+            for &i in &test {
+                out[i * nc + k] = c.predict_one(s[i]);
+            }
+        }
+    }
+    match task {
+        Task::Binary => (0..n).for_each(|i| out[i * 2] = 1.0 - out[i * 2 + 1]),
+        Task::MultiClass(_) => {
+            for row in out.chunks_exact_mut(nc) {
+                let z: f64 = row.iter().sum();
+                row.iter_mut().for_each(|v| *v = if z > 0.0 { *v / z } else { 1.0 / nc as f64 });
+            }
+        }
+        Task::MultiLabel(_) => {}
+    }
+    Ok(out)
+}
+
 /// Truth of probability column `k`.
 fn truth(y: &Targets, k: usize) -> Vec<bool> {
     match y.task {
@@ -277,14 +329,25 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
     macro_rules! fit {
         ($learner:expr, $variant:ident) => {{
             let learner = $learner;
-            let m = fit_calibrated(&learner, xr, &targets, None, method, cv)?;
+            let mut m = fit_calibrated(&learner, xr, &targets, None, method, cv)?;
             let (raw, cal) = match &m.out_of_fold {
-                Some(o) => (o.raw_proba.clone(), o.calibrated_proba.clone()),
+                Some(o) => {
+                    let cal = cross_fitted_calibration(
+                        targets.task,
+                        &|k| truth(&targets, k),
+                        &o.raw_proba,
+                        &o.fold,
+                        method,
+                    )?;
+                    (o.raw_proba.clone(), cal)
+                }
                 None => {
                     let r = cross_val_raw(&learner, xr, &targets, cv)?;
                     (r.clone(), r)
                 }
             };
+            // The held-out predictions are summarised in the manifest; the bundle stays small.
+            m.out_of_fold = None;
             (PooledModel::$variant(m), raw, cal, options_json(&learner.options))
         }};
     }
@@ -298,7 +361,8 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
     let col = |v: &[f64], k: usize| v.iter().skip(k).step_by(nc).copied().collect::<Vec<_>>();
     let mut validation = Validation {
         protocol: format!(
-            "out-of-fold predictions of {cv}-fold stratified cross-validation on the {n} training rows"
+            "out-of-fold predictions of {cv}-fold stratified cross-validation on the {n} training \
+             rows; calibrated values from calibrators fitted on the other folds' held-out scores"
         ),
         classes: BTreeMap::new(),
     };
@@ -403,11 +467,27 @@ fn train_mil(
         }
     }
     let task = Task::MultiLabel(c);
+    // Honest calibrated numbers: calibrators cross-fitted over folds of the validation clips.
+    let strata: Vec<u32> = val_ex
+        .iter()
+        .map(|e| e.targets.iter().position(|&t| t > 0.5).unwrap_or(c) as u32)
+        .collect();
+    let folds = (2..=3usize)
+        .rev()
+        .find_map(|k| stratified_kfold(&strata, k).ok());
+    if let Some(fold) = &folds {
+        cal = cross_fitted_calibration(task, &truth_k, &raw, fold, s.calibration)?;
+    }
     let mut validation = Validation {
         protocol: format!(
-            "{} held-out recordings (stratified 20 %), also used for early stopping and calibration \
-             (so the calibrated numbers are optimistic)",
-            val_ex.len()
+            "{} held-out recordings (stratified 20 %), also used for early stopping; calibrated \
+             values {}",
+            val_ex.len(),
+            if folds.is_some() {
+                "cross-fitted over folds of these recordings"
+            } else {
+                "in-sample (too few recordings to cross-fit)"
+            }
         ),
         classes: BTreeMap::new(),
     };

@@ -1,0 +1,220 @@
+//! `earmark train`: audio + weak or strong labels (or an embeddings `.npz`) → pooled embeddings →
+//! head → calibration → a detector directory with per-class thresholds and validation metrics.
+
+use anyhow::Context;
+use clap::Args;
+use earmark::cache::{default_dir, EmbeddingCache};
+use earmark::detector::{
+    audio_input, embeddings_input, save_detector, train_detector, EmbeddingPooling, HeadKindArg,
+    LabelKind, ThresholdRule, TrainSettings,
+};
+use earmark_encoders::LayerSelection;
+use earmark_heads::{Calibration, Pooling};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Folder of recordings (names as in the label file).
+    #[arg(long, required_unless_present = "embeddings", conflicts_with = "embeddings")]
+    pub audio: Option<PathBuf>,
+    /// Weak labels, DESED TSV: `filename<TAB>event_labels` (comma-separated): one row per file.
+    #[arg(long, conflicts_with = "strong")]
+    pub weak: Option<PathBuf>,
+    /// Strong labels, DESED TSV: `filename onset offset event_label`: every audio file of
+    /// --audio is cut into windows; files without events are negatives.
+    #[arg(long)]
+    pub strong: Option<PathBuf>,
+    /// Train on embeddings you already have: X [rows, dim] float, y [rows] class ids or
+    /// [rows, classes] 0/1, optional classes (names).
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
+    /// Encoder: a registry name (see `earmark models`), a model folder or .pth, or
+    /// `scratch[:FILE.safetensors]` (the built-in encoder, no download).
+    #[arg(long, default_value = "scratch")]
+    pub encoder: String,
+    /// Layers: last, all, 3, 4-8, 1,5,9 (default: the encoder's own, all for _ML names).
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Pooled heads: mean, max or mean_max over the frames of a clip/window (default mean).
+    /// --head mil: the MIL pooling rule (max, mean, linear_softmax, attention, auto_pool;
+    /// default max).
+    #[arg(long)]
+    pub pooling: Option<String>,
+    /// gbt (histogram gradient-boosted trees), logistic, mlp, or mil (a frame head).
+    #[arg(long, default_value = "gbt")]
+    pub head: HeadKindArg,
+    /// none, sigmoid or isotonic.
+    #[arg(long, default_value = "isotonic")]
+    pub calibration: Calibration,
+    /// Cross-validation folds for calibration and the held-out metrics.
+    #[arg(long, default_value_t = 3)]
+    pub cv: usize,
+    /// Per-class threshold rule: best-f1, precision:P or recall:R.
+    #[arg(long, default_value = "best-f1")]
+    pub threshold: ThresholdRule,
+    /// Strong labels: window length in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub window: f64,
+    /// Strong labels: window hop in seconds (default: half the window).
+    #[arg(long)]
+    pub hop: Option<f64>,
+    /// Strong labels: a window is positive when it covers this fraction of an event (of the
+    /// window, for events longer than it).
+    #[arg(long, default_value_t = 0.5)]
+    pub overlap: f64,
+    /// Embedding cache folder (default: $EARMARK_CACHE or ~/.cache/earmark/embeddings).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Gradient-boosting iterations (trees per class).
+    #[arg(long)]
+    pub max_iter: Option<usize>,
+    /// --head mil: maximum training epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The detector directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let mut settings = TrainSettings {
+        head: args.head,
+        calibration: args.calibration,
+        cv: args.cv,
+        threshold_rule: args.threshold,
+        seed: args.seed,
+        ..TrainSettings::default()
+    };
+    if let Some(m) = args.max_iter {
+        anyhow::ensure!(m > 0, "--max-iter must be at least 1");
+        settings.gbt.max_iter = m;
+    }
+    if let Some(e) = args.epochs {
+        anyhow::ensure!(e > 0, "--epochs must be at least 1");
+        settings.mil.max_epochs = e;
+    }
+    let mut pooling = EmbeddingPooling::Mean;
+    if let Some(p) = &args.pooling {
+        if args.head == HeadKindArg::Mil {
+            settings.mil_pooling = p
+                .parse::<Pooling>()
+                .map_err(|e| anyhow::anyhow!("--pooling {p}: {e}"))?;
+        } else {
+            pooling = p.parse().map_err(|e| anyhow::anyhow!("--pooling: {e}"))?;
+        }
+    }
+    let input = if let Some(npz) = &args.embeddings {
+        anyhow::ensure!(
+            args.weak.is_none() && args.strong.is_none(),
+            "--embeddings carries its own labels (y); drop --weak/--strong"
+        );
+        embeddings_input(npz)?
+    } else {
+        let audio = args.audio.clone().expect("clap requires --audio");
+        let labels = match (&args.weak, &args.strong) {
+            (Some(w), None) => LabelKind::Weak(w.clone()),
+            (None, Some(s)) => {
+                anyhow::ensure!(
+                    args.window > 0.0 && args.window.is_finite(),
+                    "--window must be positive"
+                );
+                let hop = args.hop.unwrap_or(args.window / 2.0);
+                anyhow::ensure!(hop > 0.0 && hop.is_finite(), "--hop must be positive");
+                anyhow::ensure!(
+                    args.overlap > 0.0 && args.overlap <= 1.0,
+                    "--overlap must be in (0, 1]"
+                );
+                LabelKind::Strong {
+                    path: s.clone(),
+                    window_secs: args.window,
+                    hop_secs: hop,
+                    overlap_fraction: args.overlap,
+                }
+            }
+            _ => anyhow::bail!("give the labels: --weak TSV or --strong TSV"),
+        };
+        let layers = args
+            .layers
+            .as_deref()
+            .map(|l| l.parse::<LayerSelection>())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--layers: {e}"))?;
+        let cache = EmbeddingCache::new(if args.no_cache {
+            None
+        } else {
+            Some(args.cache.clone().unwrap_or_else(default_dir))
+        });
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let progress = |done: usize, total: usize, file: &str| {
+            if done < total && tty {
+                eprint!("\rembedding {}/{total} {file:<40.40}", done + 1);
+            } else if done == total {
+                eprintln!("\rembedded {total} recordings{:<50}", "");
+            }
+        };
+        audio_input(&audio, labels, &args.encoder, layers.as_ref(), pooling, &cache, &progress)?
+    };
+    eprintln!(
+        "training {} (calibration {}, {}-fold)…",
+        settings.head, settings.calibration, settings.cv
+    );
+    let trained = train_detector(input, &settings)?;
+    save_detector(&args.out, &trained.manifest, &trained.model, Some(&trained.reliability_svg))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let m = &trained.manifest;
+    println!(
+        "{} rows, {} classes; held-out: {}",
+        m.training.rows,
+        m.classes.len(),
+        m.validation.protocol
+    );
+    println!(
+        "{:<20} {:>6} {:>7} {:>7} {:>15} {:>15} {:>9} {:>6} {:>6} {:>6}",
+        "class", "pos", "AUC", "AP", "Brier raw→cal", "ECE raw→cal", "threshold", "P", "R", "F1"
+    );
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
+    for (name, c) in &m.validation.classes {
+        let t = &c.threshold;
+        println!(
+            "{:<20} {:>6} {:>7} {:>7} {:>15} {:>15} {:>9.3} {:>6.3} {:>6.3} {:>6.3}{}",
+            name,
+            c.positives,
+            f(c.roc_auc),
+            f(c.average_precision),
+            format!("{:.3}→{:.3}", c.brier_uncalibrated, c.brier_calibrated),
+            format!("{:.3}→{:.3}", c.ece_uncalibrated, c.ece_calibrated),
+            t.value,
+            t.precision,
+            t.recall,
+            t.f1,
+            if t.target_met { "" } else { "  (target not reached)" }
+        );
+    }
+    let failed = &m.training.failed_files;
+    for ff in failed {
+        eprintln!("skipped {}: {}", ff.file, ff.reason);
+    }
+    println!(
+        "wrote {} ({:.1} s){}",
+        args.out.display(),
+        start.elapsed().as_secs_f64(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; {} file(s) failed and were left out", failed.len())
+        }
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
