@@ -61,6 +61,8 @@ pub use mil::{
     MilOutput, Prediction, TrainOptions, TrainReport,
 };
 pub use pool::{pool, pool_scores, Pooling};
-pub use probe::{Logistic, LogisticModel, LogisticOptions, Mlp, MlpModel, MlpOptions, Standardizer};
+pub use probe::{
+    Logistic, LogisticModel, LogisticOptions, Mlp, MlpModel, MlpOptions, Standardizer,
+};
 pub use rng::{seeded_shuffle, SplitMix64};
 pub use split::stratified_split;

@@ -146,10 +146,11 @@ impl EmbeddingCache {
         };
         let emb = embed_file(model, path, &opts)?;
         let refs: Vec<&Frames> = emb.layers.iter().map(|(_, f)| f).collect();
-        let frames = earmark_encoders::concat_layers(&refs).map_err(|source| EmbedError::Encoder {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let frames =
+            earmark_encoders::concat_layers(&refs).map_err(|source| EmbedError::Encoder {
+                path: path.display().to_string(),
+                source,
+            })?;
         let Some(p) = entry else {
             return Ok((frames, Lookup::Disabled));
         };
@@ -175,7 +176,9 @@ fn read_entry(p: &Path) -> Option<Frames> {
         _ => None,
     };
     let a = m.get("frames")?;
-    let NpyData::Float(v) = &a.data else { return None };
+    let NpyData::Float(v) = &a.data else {
+        return None;
+    };
     let dim = *a.shape.get(1)?;
     let grid = FrameGrid::new(
         u32::try_from(int("rate")?).ok()?,

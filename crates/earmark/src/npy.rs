@@ -90,7 +90,9 @@ pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
 /// Write a float32 C-order array atomically.
 pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
     if shape.iter().product::<usize>() != data.len() {
-        return Err(std::io::Error::other("shape does not match the data length"));
+        return Err(std::io::Error::other(
+            "shape does not match the data length",
+        ));
     }
     let dims: Vec<String> = shape.iter().map(|s| s.to_string()).collect();
     let shape_txt = match dims.len() {
@@ -146,7 +148,10 @@ pub fn parse_npy(b: &[u8]) -> Result<NpyArray, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape {shape_txt:?}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape {shape_txt:?}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let n: usize = shape.iter().product();
     let data = &b[start + hlen..];
@@ -163,7 +168,9 @@ pub fn parse_npy(b: &[u8]) -> Result<NpyArray, String> {
             .into());
     }
     if order == '>' && width > 1 {
-        return Err(format!("big-endian dtype {descr:?}: convert with .astype('<{kind}{width}')"));
+        return Err(format!(
+            "big-endian dtype {descr:?}: convert with .astype('<{kind}{width}')"
+        ));
     }
     let item = if kind == 'U' { 4 * width } else { width };
     if data.len() < n * item {
@@ -272,9 +279,15 @@ mod tests {
         npz.write(&p).unwrap();
         let m = read_npz(&p).unwrap();
         assert_eq!(m["X"].shape, vec![2, 3]);
-        assert_eq!(m["X"].data, NpyData::Float(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5]));
+        assert_eq!(
+            m["X"].data,
+            NpyData::Float(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5])
+        );
         assert_eq!(m["n"].data, NpyData::Int(vec![-320]));
-        assert_eq!(m["classes"].data, NpyData::Str(vec!["cough".into(), "gag".into()]));
+        assert_eq!(
+            m["classes"].data,
+            NpyData::Str(vec!["cough".into(), "gag".into()])
+        );
         // Fortran order, int32 and bool, as numpy writes them.
         let mut b = b"\x93NUMPY\x01\x00".to_vec();
         let h = "{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }";
@@ -285,7 +298,11 @@ mod tests {
         }
         let a = parse_npy(&b).unwrap();
         assert_eq!(a.data, NpyData::Int(vec![1, 2, 3, 4, 5, -6]));
-        let o = parse_npy(&b.iter().map(|&c| if c == b'i' { b'O' } else { c }).collect::<Vec<_>>());
+        let o = parse_npy(
+            &b.iter()
+                .map(|&c| if c == b'i' { b'O' } else { c })
+                .collect::<Vec<_>>(),
+        );
         assert!(o.unwrap_err().contains("pickled"));
         let q = dir.path().join("p.npy");
         write_npy_f32(&q, &[2, 2], &[0.5, 0.25, 1.0, 0.0]).unwrap();
@@ -300,7 +317,9 @@ mod numpy_files {
     use super::*;
 
     fn repo(rel: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(rel)
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata")
+            .join(rel)
     }
 
     /// Written by numpy 2.x: `np.savez_compressed(X=float32 [4,3], y=int64 [4], classes=<U5)`,
@@ -311,7 +330,10 @@ mod numpy_files {
         let x: Vec<f64> = (0..12).map(|v| v as f64 / 8.0).collect();
         assert_eq!(m["X"].data, NpyData::Float(x.clone()));
         assert_eq!(m["y"].data, NpyData::Int(vec![0, 1, 1, 0]));
-        assert_eq!(m["classes"].data, NpyData::Str(vec!["quiet".into(), "cough".into()]));
+        assert_eq!(
+            m["classes"].data,
+            NpyData::Str(vec!["quiet".into(), "cough".into()])
+        );
         let f = read_npz(&repo("npz/multilabel_fortran.npz")).unwrap();
         assert_eq!(f["X"].shape, vec![4, 3]);
         assert_eq!(f["X"].data, NpyData::Float(x));

@@ -24,11 +24,15 @@ pub struct PredictArgs {
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let det = Detector::load(&args.detector)?;
     let m = read_npz(&args.embeddings)?;
-    let x = m.get("X").with_context(|| {
-        format!("{}: no array X", args.embeddings.display())
-    })?;
+    let x = m
+        .get("X")
+        .with_context(|| format!("{}: no array X", args.embeddings.display()))?;
     let [rows, dim] = x.shape[..] else {
-        anyhow::bail!("{}: X has shape {:?}; it must be [rows, dim]", args.embeddings.display(), x.shape);
+        anyhow::bail!(
+            "{}: X has shape {:?}; it must be [rows, dim]",
+            args.embeddings.display(),
+            x.shape
+        );
     };
     let NpyData::Float(v) = &x.data else {
         anyhow::bail!("{}: X must be a float array", args.embeddings.display());
@@ -41,11 +45,23 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let pf: Vec<f32> = p.iter().map(|&v| v as f32).collect();
     write_npy_f32(&args.out, &[rows, classes.len()], &pf)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("{rows} rows → {} [{rows}, {}]", args.out.display(), classes.len());
+    println!(
+        "{rows} rows → {} [{rows}, {}]",
+        args.out.display(),
+        classes.len()
+    );
     for (k, name) in classes.iter().enumerate() {
         if let Some(t) = det.manifest.thresholds.get(name) {
-            let n = p.iter().skip(k).step_by(classes.len()).filter(|&&q| q >= t.value).count();
-            println!("  {name}: {n} rows at or above its threshold {:.3}", t.value);
+            let n = p
+                .iter()
+                .skip(k)
+                .step_by(classes.len())
+                .filter(|&&q| q >= t.value)
+                .count();
+            println!(
+                "  {name}: {n} rows at or above its threshold {:.3}",
+                t.value
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

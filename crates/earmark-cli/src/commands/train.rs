@@ -17,7 +17,11 @@ use std::time::Instant;
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Folder of recordings (names as in the label file).
-    #[arg(long, required_unless_present = "embeddings", conflicts_with = "embeddings")]
+    #[arg(
+        long,
+        required_unless_present = "embeddings",
+        conflicts_with = "embeddings"
+    )]
     pub audio: Option<PathBuf>,
     /// Weak labels, DESED TSV: `filename<TAB>event_labels` (comma-separated): one row per file.
     #[arg(long, conflicts_with = "strong")]
@@ -160,15 +164,28 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("\rembedded {total} recordings{:<50}", "");
             }
         };
-        audio_input(&audio, labels, &args.encoder, layers.as_ref(), pooling, &cache, &progress)?
+        audio_input(
+            &audio,
+            labels,
+            &args.encoder,
+            layers.as_ref(),
+            pooling,
+            &cache,
+            &progress,
+        )?
     };
     eprintln!(
         "training {} (calibration {}, {}-fold)…",
         settings.head, settings.calibration, settings.cv
     );
     let trained = train_detector(input, &settings)?;
-    save_detector(&args.out, &trained.manifest, &trained.model, Some(&trained.reliability_svg))
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    save_detector(
+        &args.out,
+        &trained.manifest,
+        &trained.model,
+        Some(&trained.reliability_svg),
+    )
+    .with_context(|| format!("writing {}", args.out.display()))?;
     let m = &trained.manifest;
     println!(
         "{} rows, {} classes; held-out: {}",
@@ -195,7 +212,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             t.precision,
             t.recall,
             t.f1,
-            if t.target_met { "" } else { "  (target not reached)" }
+            if t.target_met {
+                ""
+            } else {
+                "  (target not reached)"
+            }
         );
     }
     let failed = &m.training.failed_files;

@@ -138,6 +138,9 @@ mod tests {
             1e-9,
         );
         assert!(matches!(stop, Stop::Gradient | Stop::Flat), "{stop:?}");
-        assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 }

@@ -63,7 +63,10 @@ impl Learner for Logistic {
     ) -> Result<LogisticModel, HeadError> {
         let o = &self.options;
         if !(o.c.is_finite() && o.c > 0.0) {
-            return Err(HeadError::config(format!("C must be positive, got {}", o.c)));
+            return Err(HeadError::config(format!(
+                "C must be positive, got {}",
+                o.c
+            )));
         }
         check_rows(x, y)?;
         let weights = loss_weights(y, sample_weight, o.class_weight_balanced)?;

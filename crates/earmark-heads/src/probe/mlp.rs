@@ -85,7 +85,12 @@ impl Params {
 
     fn snapshot(&self) -> candle_core::Result<[Vec<f32>; 4]> {
         let flat = |v: &Var| v.as_tensor().flatten_all()?.to_vec1::<f32>();
-        Ok([flat(&self.w1)?, flat(&self.b1)?, flat(&self.w2)?, flat(&self.b2)?])
+        Ok([
+            flat(&self.w1)?,
+            flat(&self.b1)?,
+            flat(&self.w2)?,
+            flat(&self.b2)?,
+        ])
     }
 }
 
@@ -125,7 +130,9 @@ impl Learner for Mlp {
     ) -> Result<MlpModel, HeadError> {
         let o = &self.options;
         if o.hidden == 0 || o.batch_size == 0 || o.max_epochs == 0 {
-            return Err(HeadError::config("hidden, batch_size and max_epochs must be ≥ 1"));
+            return Err(HeadError::config(
+                "hidden, batch_size and max_epochs must be ≥ 1",
+            ));
         }
         if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
             return Err(HeadError::config("learning_rate must be positive"));
@@ -138,7 +145,11 @@ impl Learner for Mlp {
         let standardizer = Standardizer::fit(x);
         let xs = standardizer.apply(x)?;
         let (n, d, k, h) = (x.rows, x.dim, y.task.n_outputs(), o.hidden);
-        let wk = if matches!(y.task, Task::MultiClass(_)) { 1 } else { k };
+        let wk = if matches!(y.task, Task::MultiClass(_)) {
+            1
+        } else {
+            k
+        };
         // 0/1 targets [n, k] (one-hot for multi-class).
         let mut t = vec![0f32; n * k];
         for i in 0..n {
@@ -204,7 +215,9 @@ impl Learner for Mlp {
                 opt.backward_step(&l)?;
             }
             let monitored = match &val {
-                Some((xv, tv, wv)) => loss(y.task, &p.forward(xv)?, tv, wv)?.to_scalar::<f32>()? as f64,
+                Some((xv, tv, wv)) => {
+                    loss(y.task, &p.forward(xv)?, tv, wv)?.to_scalar::<f32>()? as f64
+                }
                 None => train_loss / order.len().max(1) as f64,
             };
             if !monitored.is_finite() {
@@ -288,8 +301,7 @@ impl Classifier for MlpModel {
             b2: Var::from_slice(&self.b2, k, &dev)?,
         };
         let s = p.forward(&Tensor::from_vec(xs, (x.rows, d), &dev)?)?;
-        Ok(s
-            .flatten_all()?
+        Ok(s.flatten_all()?
             .to_vec1::<f32>()?
             .into_iter()
             .map(f64::from)

@@ -56,12 +56,25 @@ fn logistic_matches_scikit_learn() {
             let y = s.iter().map(|&v| (v >= -0.5) as u32 + (v >= 0.5) as u32);
             Targets::classes(y.collect(), 3).unwrap()
         };
-        let opts = LogisticOptions { c, tol: 1e-10, ..LogisticOptions::default() };
+        let opts = LogisticOptions {
+            c,
+            tol: 1e-10,
+            ..LogisticOptions::default()
+        };
         let m = Logistic { options: opts }.fit(rows, &y, None).unwrap();
         assert!(m.converged, "{kind} C={c}");
-        for (g, w) in m.coef.iter().zip(&coef).chain(m.intercept.iter().zip(&icpt)) {
+        for (g, w) in m
+            .coef
+            .iter()
+            .zip(&coef)
+            .chain(m.intercept.iter().zip(&icpt))
+        {
             worst = worst.max((g - w).abs());
-            assert!((g - w).abs() < 2e-4, "{kind} C={c}: {:?} vs {coef:?}", m.coef);
+            assert!(
+                (g - w).abs() < 2e-4,
+                "{kind} C={c}: {:?} vs {coef:?}",
+                m.coef
+            );
         }
     }
     eprintln!("logistic vs scikit-learn: max abs coefficient difference {worst:e}");
@@ -90,15 +103,27 @@ fn auc(y: &[bool], s: &[f64]) -> f64 {
 fn mlp_solves_what_a_linear_probe_cannot() {
     let (xt, yt) = xor_data(600, 1);
     let (xv, yv) = xor_data(300, 2);
-    let (rt, rv) = (Rows::new(&xt, 600, 8).unwrap(), Rows::new(&xv, 300, 8).unwrap());
+    let (rt, rv) = (
+        Rows::new(&xt, 600, 8).unwrap(),
+        Rows::new(&xv, 300, 8).unwrap(),
+    );
     let targets = Targets::classes(yt, 2).unwrap();
     let truth: Vec<bool> = yv.iter().map(|&v| v == 1).collect();
     let lin = Logistic::default().fit(rt, &targets, None).unwrap();
     let lin_auc = auc(&truth, &lin.decision_function(rv).unwrap());
-    let mlp = Mlp { options: MlpOptions { hidden: 32, learning_rate: 1e-2, ..MlpOptions::default() } };
+    let mlp = Mlp {
+        options: MlpOptions {
+            hidden: 32,
+            learning_rate: 1e-2,
+            ..MlpOptions::default()
+        },
+    };
     let m = mlp.fit(rt, &targets, None).unwrap();
     let mlp_auc = auc(&truth, &m.decision_function(rv).unwrap());
-    eprintln!("xor: logistic AUC {lin_auc:.3}, MLP AUC {mlp_auc:.3} (best epoch {})", m.best_epoch);
+    eprintln!(
+        "xor: logistic AUC {lin_auc:.3}, MLP AUC {mlp_auc:.3} (best epoch {})",
+        m.best_epoch
+    );
     assert!(lin_auc < 0.65, "{lin_auc}");
     assert!(mlp_auc > 0.93, "{mlp_auc}");
     // Same seed, same model; JSON round trip keeps every score.
@@ -106,7 +131,10 @@ fn mlp_solves_what_a_linear_probe_cannot() {
     assert_eq!(again, m);
     let back: earmark_heads::MlpModel =
         serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
-    assert_eq!(back.decision_function(rv).unwrap(), m.decision_function(rv).unwrap());
+    assert_eq!(
+        back.decision_function(rv).unwrap(),
+        m.decision_function(rv).unwrap()
+    );
     // Probabilities are [rows, 2] and sum to one.
     let p = m.predict_proba(rv).unwrap();
     assert_eq!(p.len(), 600);
@@ -126,9 +154,15 @@ fn multi_label_probes_learn_each_label() {
     let rows = Rows::new(&x, n, d).unwrap();
     let t = Targets::multi_label(y, c).unwrap();
     let lin = Logistic::default().fit(rows, &t, None).unwrap();
-    let mlp = Mlp { options: MlpOptions { hidden: 16, learning_rate: 1e-2, ..MlpOptions::default() } }
-        .fit(rows, &t, None)
-        .unwrap();
+    let mlp = Mlp {
+        options: MlpOptions {
+            hidden: 16,
+            learning_rate: 1e-2,
+            ..MlpOptions::default()
+        },
+    }
+    .fit(rows, &t, None)
+    .unwrap();
     for model in [&lin as &dyn Classifier, &mlp] {
         assert_eq!(model.task(), Task::MultiLabel(3));
         let s = model.decision_function(rows).unwrap();
@@ -156,6 +190,9 @@ fn bad_inputs_are_named() {
         .fit(rows, &Targets::classes(vec![0, 1], 2).unwrap(), None)
         .unwrap();
     let three = vec![0.0f32; 3];
-    let e = m.decision_function(Rows::new(&three, 1, 3).unwrap()).unwrap_err().to_string();
+    let e = m
+        .decision_function(Rows::new(&three, 1, 3).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("embedding dimension"), "{e}");
 }

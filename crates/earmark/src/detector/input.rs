@@ -122,9 +122,17 @@ pub fn embeddings_input(path: &Path) -> Result<TrainInput, DetectorError> {
                 Some(g) => return Err(bad(format!("y has {c} columns, classes {}", g.len()))),
                 None => (0..c).map(|i| i.to_string()).collect(),
             };
-            (Targets::multi_label(v.into_iter().map(|b| b as u32).collect(), c)?, classes)
+            (
+                Targets::multi_label(v.into_iter().map(|b| b as u32).collect(), c)?,
+                classes,
+            )
         }
-        _ => return Err(bad(format!("y has shape {:?}: use [rows] or [rows, classes]", y.shape))),
+        _ => {
+            return Err(bad(format!(
+                "y has shape {:?}: use [rows] or [rows, classes]",
+                y.shape
+            )))
+        }
     };
     Ok(TrainInput::Embeddings {
         x: xs,
@@ -147,9 +155,13 @@ pub fn audio_input(
 ) -> Result<TrainInput, DetectorError> {
     let model = load_model(encoder, &LoadOptions::from_env())
         .map_err(|e| DetectorError::data(format!("--encoder {encoder}: {e}")))?;
-    let layers = layers.cloned().unwrap_or_else(|| model.default_layers.clone());
+    let layers = layers
+        .cloned()
+        .unwrap_or_else(|| model.default_layers.clone());
     let key = encoder_id(&model, encoder);
-    let rows = audio_rows(&model, &key, &layers, cache, audio_dir, &labels, pooling, progress)?;
+    let rows = audio_rows(
+        &model, &key, &layers, cache, audio_dir, &labels, pooling, progress,
+    )?;
     let enc = model.encoder.as_ref();
     let spec = EncoderSpec {
         name: encoder.to_string(),

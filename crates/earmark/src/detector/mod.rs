@@ -234,7 +234,8 @@ impl Detector {
             let (head, varmap) = earmark_heads::load_head(&hdir, &candle_core::Device::Cpu)?;
             let cpath = hdir.join(MIL_CALIBRATORS);
             let calibrators = if cpath.exists() {
-                let t = std::fs::read_to_string(&cpath).map_err(|e| DetectorError::io(&cpath, e))?;
+                let t =
+                    std::fs::read_to_string(&cpath).map_err(|e| DetectorError::io(&cpath, e))?;
                 serde_json::from_str(&t).map_err(|e| DetectorError::io(&cpath, e))?
             } else {
                 Vec::new()
@@ -245,10 +246,10 @@ impl Detector {
                 calibrators,
             })
         } else {
-            let value = store::load(&dir.join(MODEL_JSON), &dir.join(MODEL_WEIGHTS))
-                .map_err(|e| not(e))?;
-            let m: PooledModel = serde_json::from_value(value)
-                .map_err(|e| not(format!("{MODEL_JSON}: {e}")))?;
+            let value =
+                store::load(&dir.join(MODEL_JSON), &dir.join(MODEL_WEIGHTS)).map_err(|e| not(e))?;
+            let m: PooledModel =
+                serde_json::from_value(value).map_err(|e| not(format!("{MODEL_JSON}: {e}")))?;
             if m.dim() != manifest.input.dim {
                 return Err(not(format!(
                     "{MODEL_JSON} reads {}-dim rows, {MANIFEST} says {}",
@@ -274,7 +275,12 @@ impl Detector {
 
     /// Calibrated probabilities `[rows, classes]` of pooled embedding rows (`X` of `earmark
     /// predict`). MIL detectors read frames, not rows: use a scan.
-    pub fn predict_rows(&self, x: &[f32], rows: usize, dim: usize) -> Result<Vec<f64>, DetectorError> {
+    pub fn predict_rows(
+        &self,
+        x: &[f32],
+        rows: usize,
+        dim: usize,
+    ) -> Result<Vec<f64>, DetectorError> {
         let DetectorModel::Pooled(m) = &self.model else {
             return Err(DetectorError::data(format!(
                 "{}: a MIL detector scores frames of audio, not embedding rows; run `earmark scan` on audio",
@@ -342,9 +348,11 @@ pub fn save_detector(
         }
         if let Some(svg) = reliability_svg {
             let p = tmp.join("reliability.svg");
-            crate::atomic::write_atomic(&p, svg.as_bytes()).map_err(|e| DetectorError::io(&p, e))?;
+            crate::atomic::write_atomic(&p, svg.as_bytes())
+                .map_err(|e| DetectorError::io(&p, e))?;
         }
-        let text = serde_json::to_string_pretty(manifest).map_err(|e| DetectorError::io(&tmp, e))?;
+        let text =
+            serde_json::to_string_pretty(manifest).map_err(|e| DetectorError::io(&tmp, e))?;
         let p = tmp.join(MANIFEST);
         crate::atomic::write_atomic(&p, text.as_bytes()).map_err(|e| DetectorError::io(&p, e))?;
         if dir.exists() {

@@ -34,7 +34,9 @@ impl FromStr for EmbeddingPooling {
             "mean" => Ok(EmbeddingPooling::Mean),
             "max" => Ok(EmbeddingPooling::Max),
             "mean_max" | "meanmax" => Ok(EmbeddingPooling::MeanMax),
-            o => Err(format!("unknown embedding pooling {o:?}: use mean, max or mean_max")),
+            o => Err(format!(
+                "unknown embedding pooling {o:?}: use mean, max or mean_max"
+            )),
         }
     }
 }
@@ -179,11 +181,16 @@ pub fn audio_rows(
             audio_dir.display()
         )));
     }
-    let mut classes: Vec<String> = table.values().flat_map(|(l, _)| l.iter().cloned()).collect();
+    let mut classes: Vec<String> = table
+        .values()
+        .flat_map(|(l, _)| l.iter().cloned())
+        .collect();
     classes.sort();
     classes.dedup();
     if classes.is_empty() {
-        return Err(DetectorError::data("no recording has a label: nothing to learn"));
+        return Err(DetectorError::data(
+            "no recording has a label: nothing to learn",
+        ));
     }
     let c = classes.len();
     let mut out = AudioRows {
@@ -233,17 +240,23 @@ pub fn audio_rows(
         if out.dim == 0 {
             out.dim = pooling.out_dim(d);
         } else if out.dim != pooling.out_dim(d) {
-            return Err(DetectorError::data(format!("{file}: frame dimension {d} differs from earlier files")));
+            return Err(DetectorError::data(format!(
+                "{file}: frame dimension {d} differs from earlier files"
+            )));
         }
         let g = frames.grid;
         let secs = match earmark_audio::info(&path) {
             Ok(i) => i.duration.0,
-            Err(_) => (g.offset.max(0) as f64 + (frames.n_frames() as u64 * g.hop + g.win) as f64)
-                / g.rate as f64,
+            Err(_) => {
+                (g.offset.max(0) as f64 + (frames.n_frames() as u64 * g.hop + g.win) as f64)
+                    / g.rate as f64
+            }
         };
         durations.push(secs);
-        let clip_targets: Vec<f32> =
-            classes.iter().map(|n| names.contains(n) as u8 as f32).collect();
+        let clip_targets: Vec<f32> = classes
+            .iter()
+            .map(|n| names.contains(n) as u8 as f32)
+            .collect();
         match labels {
             LabelKind::Weak(_) => {
                 out.x.extend(pooling.pool(&frames.data, d));
@@ -266,7 +279,8 @@ pub fn audio_rows(
                     let (Some(&a), Some(&b)) = (idx.first(), idx.last()) else {
                         continue;
                     };
-                    out.x.extend(pooling.pool(&frames.data[a * d..(b + 1) * d], d));
+                    out.x
+                        .extend(pooling.pool(&frames.data[a * d..(b + 1) * d], d));
                     for name in &classes {
                         let pos = events.iter().any(|ev| {
                             ev.label == *name && {

@@ -23,7 +23,11 @@ fn numbers(a: &[Value]) -> Option<Vec<f64>> {
     a.iter().map(Value::as_f64).collect()
 }
 
-fn extract(v: &mut Value, path: &str, out: &mut HashMap<String, Tensor>) -> candle_core::Result<()> {
+fn extract(
+    v: &mut Value,
+    path: &str,
+    out: &mut HashMap<String, Tensor>,
+) -> candle_core::Result<()> {
     match v {
         Value::Array(a) if a.len() >= MIN_TENSOR_LEN => {
             if let Some(nums) = numbers(a) {
@@ -49,7 +53,11 @@ fn extract(v: &mut Value, path: &str, out: &mut HashMap<String, Tensor>) -> cand
         }
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 extract(x, &p, out)?;
             }
         }
@@ -102,7 +110,8 @@ pub fn save(value: Value, json_path: &Path, weights_path: &Path) -> Result<(), S
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644));
         }
-        std::fs::rename(&tmp, weights_path).map_err(|e| format!("{}: {e}", weights_path.display()))?;
+        std::fs::rename(&tmp, weights_path)
+            .map_err(|e| format!("{}: {e}", weights_path.display()))?;
     }
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     crate::atomic::write_atomic(json_path, text.as_bytes())
@@ -111,8 +120,8 @@ pub fn save(value: Value, json_path: &Path, weights_path: &Path) -> Result<(), S
 
 /// Reads what [`save`] wrote.
 pub fn load(json_path: &Path, weights_path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(json_path)
-        .map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let text =
+        std::fs::read_to_string(json_path).map_err(|e| format!("{}: {e}", json_path.display()))?;
     let mut value: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json_path.display()))?;
     let tensors = if weights_path.exists() {
@@ -139,7 +148,10 @@ mod tests {
         let (j, w) = (dir.path().join("m.json"), dir.path().join("m.safetensors"));
         save(v.clone(), &j, &w).unwrap();
         let text = std::fs::read_to_string(&j).unwrap();
-        assert!(text.contains("\"$tensor\": \"a.w\"") && text.contains("b.0.c"), "{text}");
+        assert!(
+            text.contains("\"$tensor\": \"a.w\"") && text.contains("b.0.c"),
+            "{text}"
+        );
         assert_eq!(load(&j, &w).unwrap(), v);
         std::fs::remove_file(&w).unwrap();
         assert!(load(&j, &w).unwrap_err().contains("missing"));

@@ -127,10 +127,11 @@ pub fn choose(y: &[bool], p: &[f64], rule: ThresholdRule) -> Threshold {
             match points.iter().copied().filter(|q| q.1 >= target).last() {
                 Some(q) => make(q, true),
                 None => {
-                    let best = points
-                        .iter()
-                        .copied()
-                        .fold(points[0], |b, q| if q.1 > b.1 { q } else { b });
+                    let best =
+                        points
+                            .iter()
+                            .copied()
+                            .fold(points[0], |b, q| if q.1 > b.1 { q } else { b });
                     make(best, false)
                 }
             }
@@ -163,7 +164,12 @@ pub struct ClassMetrics {
 pub const ECE_BINS: usize = 10;
 
 /// Metrics of one column from held-out raw and calibrated probabilities.
-pub fn class_metrics(y: &[bool], raw: &[f64], calibrated: &[f64], rule: ThresholdRule) -> ClassMetrics {
+pub fn class_metrics(
+    y: &[bool],
+    raw: &[f64],
+    calibrated: &[f64],
+    rule: ThresholdRule,
+) -> ClassMetrics {
     let clamp = |v: &[f64]| v.iter().map(|p| p.clamp(0.0, 1.0)).collect::<Vec<_>>();
     let (raw, cal) = (clamp(raw), clamp(calibrated));
     ClassMetrics {
@@ -200,7 +206,10 @@ mod tests {
         assert_eq!(rc.value, 0.8);
         let none = choose(&y, &p, ThresholdRule::Precision(1.0));
         assert!(none.target_met && none.value == 0.8);
-        assert_eq!("precision:0.9".parse::<ThresholdRule>().unwrap(), ThresholdRule::Precision(0.9));
+        assert_eq!(
+            "precision:0.9".parse::<ThresholdRule>().unwrap(),
+            ThresholdRule::Precision(0.9)
+        );
         assert!("precision:2".parse::<ThresholdRule>().is_err());
     }
 }

@@ -10,16 +10,16 @@
 use super::rows::{AudioRows, EmbeddingPooling, LabelKind};
 use super::thresholds::{class_metrics, ThresholdRule};
 use super::{
-    DetectorError, DetectorModel, EncoderSpec, HeadSpec, InputSpec, Manifest,
-    MilModel, PooledModel, TrainingSummary, Validation, FORMAT, VERSION,
+    DetectorError, DetectorModel, EncoderSpec, HeadSpec, InputSpec, Manifest, MilModel,
+    PooledModel, TrainingSummary, Validation, FORMAT, VERSION,
 };
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use earmark_eval::calibration::{calibration_curve, BinStrategy};
 use earmark_heads::{
-    fit_calibrated, fit_standardizer, predict, stratified_kfold, stratified_split,
-    Calibration, Classifier, Example, FittedCalibrator, FrameHead, Gbt, GbtOptions, HeadConfig,
-    HeadKind, Learner, Logistic, LogisticOptions, Mlp, MlpOptions, Pooling, Rows, Targets, Task,
+    fit_calibrated, fit_standardizer, predict, stratified_kfold, stratified_split, Calibration,
+    Classifier, Example, FittedCalibrator, FrameHead, Gbt, GbtOptions, HeadConfig, HeadKind,
+    Learner, Logistic, LogisticOptions, Mlp, MlpOptions, Pooling, Rows, Targets, Task,
 };
 use earmark_report::{line_plot, LinePlot, Series};
 use serde::{Deserialize, Serialize};
@@ -179,7 +179,9 @@ pub fn cross_fitted_calibration(
                 continue; // one class only in the other folds: keep the raw probabilities
             }
             let ss: Vec<f64> = fit.iter().map(|&i| s[i]).collect();
-            let Some(c) = FittedCalibrator::fit(method, &ss, &ys, None)? else { continue };
+            let Some(c) = FittedCalibrator::fit(method, &ss, &ys, None)? else {
+                continue;
+            };
             for &i in &test {
                 out[i * nc + k] = c.predict_one(s[i]);
             }
@@ -190,7 +192,8 @@ pub fn cross_fitted_calibration(
         Task::MultiClass(_) => {
             for row in out.chunks_exact_mut(nc) {
                 let z: f64 = row.iter().sum();
-                row.iter_mut().for_each(|v| *v = if z > 0.0 { *v / z } else { 1.0 / nc as f64 });
+                row.iter_mut()
+                    .for_each(|v| *v = if z > 0.0 { *v / z } else { 1.0 / nc as f64 });
             }
         }
         Task::MultiLabel(_) => {}
@@ -228,7 +231,13 @@ pub fn reliability_svg(
     for k in shown_columns(task) {
         y.extend(truth_of(k));
         r.extend(raw.iter().skip(k).step_by(nc).map(|p| p.clamp(0.0, 1.0)));
-        c.extend(calibrated.iter().skip(k).step_by(nc).map(|p| p.clamp(0.0, 1.0)));
+        c.extend(
+            calibrated
+                .iter()
+                .skip(k)
+                .step_by(nc)
+                .map(|p| p.clamp(0.0, 1.0)),
+        );
     }
     let curve = |p: &[f64]| {
         calibration_curve(&y, p, 10, BinStrategy::Uniform)
@@ -260,10 +269,19 @@ fn options_json<T: Serialize>(o: &T) -> serde_json::Value {
 }
 
 /// Trains a detector on `input` with `settings`.
-pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Trained, DetectorError> {
+pub fn train_detector(
+    input: TrainInput,
+    settings: &TrainSettings,
+) -> Result<Trained, DetectorError> {
     let start = Instant::now();
     if settings.head == HeadKindArg::Mil {
-        let TrainInput::Audio { rows, encoder, labels, .. } = input else {
+        let TrainInput::Audio {
+            rows,
+            encoder,
+            labels,
+            ..
+        } = input
+        else {
             return Err(DetectorError::data(
                 "--head mil trains on frames: give --audio with labels, not --embeddings",
             ));
@@ -271,7 +289,13 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
         return train_mil(rows, encoder, labels, settings, start);
     }
     let (x, dim, targets, classes, input_spec, mut training) = match input {
-        TrainInput::Embeddings { x, dim, targets, classes, source } => {
+        TrainInput::Embeddings {
+            x,
+            dim,
+            targets,
+            classes,
+            source,
+        } => {
             let spec = InputSpec {
                 kind: "embeddings".into(),
                 dim,
@@ -283,18 +307,36 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
                 overlap_fraction: None,
             };
             let rows = targets.rows();
-            (x, dim, targets, classes, spec, TrainingSummary { rows, ..Default::default() })
+            (
+                x,
+                dim,
+                targets,
+                classes,
+                spec,
+                TrainingSummary {
+                    rows,
+                    ..Default::default()
+                },
+            )
         }
-        TrainInput::Audio { rows, encoder, labels, pooling } => {
+        TrainInput::Audio {
+            rows,
+            encoder,
+            labels,
+            pooling,
+        } => {
             let (labels_name, window, hop, overlap) = match &labels {
                 LabelKind::Weak(_) => {
                     // A scan window as long as a typical training clip, half overlapping.
                     let w = (rows.median_file_secs * 10.0).round() / 10.0;
                     ("weak", w, w / 2.0, None)
                 }
-                LabelKind::Strong { window_secs, hop_secs, overlap_fraction, .. } => {
-                    ("strong", *window_secs, *hop_secs, Some(*overlap_fraction))
-                }
+                LabelKind::Strong {
+                    window_secs,
+                    hop_secs,
+                    overlap_fraction,
+                    ..
+                } => ("strong", *window_secs, *hop_secs, Some(*overlap_fraction)),
             };
             let spec = InputSpec {
                 kind: "audio".into(),
@@ -320,11 +362,16 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
     let n = targets.rows();
     let xr = Rows::new(&x, n, dim)?;
     for (k, name) in classes.iter().enumerate() {
-        training.positives.insert(name.clone(), truth(&targets, k).iter().filter(|&&b| b).count());
+        training.positives.insert(
+            name.clone(),
+            truth(&targets, k).iter().filter(|&&b| b).count(),
+        );
     }
     let (method, cv) = (settings.calibration, settings.cv);
     if cv < 2 {
-        return Err(DetectorError::data(format!("--cv must be at least 2, got {cv}")));
+        return Err(DetectorError::data(format!(
+            "--cv must be at least 2, got {cv}"
+        )));
     }
     macro_rules! fit {
         ($learner:expr, $variant:ident) => {{
@@ -348,13 +395,39 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
             };
             // The held-out predictions are summarised in the manifest; the bundle stays small.
             m.out_of_fold = None;
-            (PooledModel::$variant(m), raw, cal, options_json(&learner.options))
+            (
+                PooledModel::$variant(m),
+                raw,
+                cal,
+                options_json(&learner.options),
+            )
         }};
     }
     let (model, raw, cal, options) = match settings.head {
-        HeadKindArg::Gbt => fit!(Gbt { options: GbtOptions { seed: settings.seed, ..settings.gbt.clone() } }, Gbt),
-        HeadKindArg::Logistic => fit!(Logistic { options: settings.logistic.clone() }, Logistic),
-        HeadKindArg::Mlp => fit!(Mlp { options: MlpOptions { seed: settings.seed, ..settings.mlp.clone() } }, Mlp),
+        HeadKindArg::Gbt => fit!(
+            Gbt {
+                options: GbtOptions {
+                    seed: settings.seed,
+                    ..settings.gbt.clone()
+                }
+            },
+            Gbt
+        ),
+        HeadKindArg::Logistic => fit!(
+            Logistic {
+                options: settings.logistic.clone()
+            },
+            Logistic
+        ),
+        HeadKindArg::Mlp => fit!(
+            Mlp {
+                options: MlpOptions {
+                    seed: settings.seed,
+                    ..settings.mlp.clone()
+                }
+            },
+            Mlp
+        ),
         HeadKindArg::Mil => unreachable!("handled above"),
     };
     let nc = targets.task.n_classes();
@@ -368,7 +441,12 @@ pub fn train_detector(input: TrainInput, settings: &TrainSettings) -> Result<Tra
     };
     let mut thresholds = BTreeMap::new();
     for (k, name) in classes.iter().enumerate() {
-        let m = class_metrics(&truth(&targets, k), &col(&raw, k), &col(&cal, k), settings.threshold_rule);
+        let m = class_metrics(
+            &truth(&targets, k),
+            &col(&raw, k),
+            &col(&cal, k),
+            settings.threshold_rule,
+        );
         thresholds.insert(name.clone(), m.threshold.clone());
         validation.classes.insert(name.clone(), m);
     }
@@ -439,7 +517,10 @@ fn train_mil(
     let cfg = HeadConfig {
         in_dim: examples[0].dim,
         n_classes: c,
-        kind: HeadKind::Conv { hidden: 64, kernel: 5 },
+        kind: HeadKind::Conv {
+            hidden: 64,
+            kernel: 5,
+        },
         pooling: s.mil_pooling,
         dropout: 0.1,
         input_mean: Some(mean),
@@ -448,11 +529,22 @@ fn train_mil(
     let varmap = VarMap::new();
     let head = FrameHead::new(cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     earmark_heads::init_varmap(&varmap, s.seed)?;
-    let opts = earmark_heads::TrainOptions { seed: s.seed, ..s.mil.clone() };
+    let opts = earmark_heads::TrainOptions {
+        seed: s.seed,
+        ..s.mil.clone()
+    };
     let report = earmark_heads::train(&head, &varmap, &train_ex, &val_ex, &opts, &device)?;
     let pred = predict(&head, &val_ex, 16, &device)?;
-    let raw: Vec<f64> = pred.iter().flat_map(|p| p.clip_probs.iter().map(|&v| v as f64)).collect();
-    let truth_k = |k: usize| val_ex.iter().map(|e| e.targets[k] > 0.5).collect::<Vec<bool>>();
+    let raw: Vec<f64> = pred
+        .iter()
+        .flat_map(|p| p.clip_probs.iter().map(|&v| v as f64))
+        .collect();
+    let truth_k = |k: usize| {
+        val_ex
+            .iter()
+            .map(|e| e.targets[k] > 0.5)
+            .collect::<Vec<bool>>()
+    };
     let mut calibrators = Vec::new();
     let mut cal = raw.clone();
     if s.calibration != Calibration::None {
@@ -501,11 +593,16 @@ fn train_mil(
     let svg = reliability_svg(task, &truth_k, &raw, &cal, s.calibration);
     let mut positives = BTreeMap::new();
     for (k, name) in classes.iter().enumerate() {
-        positives.insert(name.clone(), examples.iter().filter(|e| e.targets[k] > 0.5).count());
+        positives.insert(
+            name.clone(),
+            examples.iter().filter(|e| e.targets[k] > 0.5).count(),
+        );
     }
     let (labels_name, overlap) = match &labels {
         LabelKind::Weak(_) => ("weak", None),
-        LabelKind::Strong { overlap_fraction, .. } => ("strong", Some(*overlap_fraction)),
+        LabelKind::Strong {
+            overlap_fraction, ..
+        } => ("strong", Some(*overlap_fraction)),
     };
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -544,7 +641,11 @@ fn train_mil(
     };
     Ok(Trained {
         manifest,
-        model: DetectorModel::Mil(MilModel { head, varmap, calibrators }),
+        model: DetectorModel::Mil(MilModel {
+            head,
+            varmap,
+            calibrators,
+        }),
         reliability_svg: svg,
     })
 }

@@ -6,6 +6,8 @@ use ndarray_npy::ReadNpyExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod train;
+
 fn earmark(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_earmark"))
         .args(args)
