@@ -39,6 +39,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Calibrated probabilities of embedding rows from a trained detector.
     Predict(commands::predict::PredictArgs),
+    /// Scratch baseline vs frozen encoder + probe vs adapted encoder, same split, with intervals.
+    Compare(commands::workflow::CompareArgs),
     /// The full loop from weak labels to boundaries: report.html, metrics.json, decision.md.
     Workflow(commands::workflow::WorkflowArgs),
 }
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Workflow(args) => commands::workflow::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Compare(args) => commands::workflow::compare(args),
         Command::Predict(args) => commands::predict::run(args),
     };
     match result {

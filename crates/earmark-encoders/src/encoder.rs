@@ -146,6 +146,12 @@ pub trait Encoder {
         self.encode(&wave.samples, layers)
     }
 
+    /// The fine-tuning interface ([`crate::adapt::Adaptable`]) of encoders whose top layers can
+    /// be adapted (wav2vec2/HuBERT, AST); `None` for the others.
+    fn as_adaptable(&self) -> Option<&dyn crate::adapt::Adaptable> {
+        None
+    }
+
     /// Encode equal-length windows as one batch.
     fn encode_batch(
         &self,

@@ -289,6 +289,10 @@ impl AstEncoder {
 }
 
 impl Encoder for AstEncoder {
+    fn as_adaptable(&self) -> Option<&dyn crate::adapt::Adaptable> {
+        Some(self)
+    }
+
     fn name(&self) -> &str {
         "ast"
     }

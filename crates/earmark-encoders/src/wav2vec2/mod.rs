@@ -310,6 +310,10 @@ pub fn torchaudio_to_hf(key: &str) -> Option<String> {
 }
 
 impl Encoder for Wav2Vec2Encoder {
+    fn as_adaptable(&self) -> Option<&dyn crate::adapt::Adaptable> {
+        Some(self)
+    }
+
     fn name(&self) -> &str {
         if self.config.is_hubert() {
             "hubert"

@@ -2,7 +2,8 @@
 //! number and every comparative word below comes from `Metrics`, so the note changes when the
 //! evidence does.
 
-use super::{BoundaryOrReason, Metrics};
+use super::{Adaptation, BoundaryOrReason, Metrics};
+use earmark_encoders::adapt::AdaptOptions;
 use earmark_eval::Interval;
 use std::fmt::Write;
 
@@ -55,6 +56,90 @@ pub(super) fn verdict(auc: Option<&Interval>, f1: Option<&Interval>) -> String {
         v.push_str(&judge("event-based F1", f1));
     }
     v
+}
+
+/// Step 6 when it was not run, and why.
+pub(super) fn adaptation_skipped(reason: &str) -> Adaptation {
+    Adaptation {
+        tried: false,
+        top_layers: None,
+        lora_rank: None,
+        clip_auc_difference: None,
+        event_f1_difference: None,
+        kept: "frozen_probe".into(),
+        note: format!(
+            "Adaptation was not tried: {reason}. The frozen encoder is kept; the frozen-versus-scratch \
+             comparison above is the evidence an adaptation run would start from."
+        ),
+    }
+}
+
+/// Step 6's decision from the paired differences `adapted − frozen_probe`: keep the frozen
+/// encoder unless the adapted one is better by more than the interval (its lower bound above 0)
+/// on the task's measure — event F1 with strong labels, clip ROC-AUC without.
+pub(super) fn adaptation(
+    a: &AdaptOptions,
+    auc: Option<Interval>,
+    f1: Option<Interval>,
+) -> Adaptation {
+    let (what, primary) = match (&f1, &auc) {
+        (Some(i), _) => ("event-based F1", Some(i)),
+        (None, Some(i)) => ("clip ROC-AUC", Some(i)),
+        _ => ("clip ROC-AUC", None),
+    };
+    let how = match a.lora {
+        Some(l) => format!(
+            "LoRA adapters (rank {}, alpha {}) on the attention projections of the top {} layer(s)",
+            l.rank, l.alpha, a.top_layers
+        ),
+        None => format!("the top {} transformer layer(s) fine-tuned", a.top_layers),
+    };
+    let kept_adapted = primary.is_some_and(|i| i.lo > 0.0);
+    let evidence = match primary {
+        Some(i) => format!(
+            "adapted − frozen on {what}: {:.3} (95 % CI {:.3} to {:.3})",
+            i.value, i.lo, i.hi
+        ),
+        None => format!("{what} could not be compared on this test set"),
+    };
+    let next = if kept_adapted {
+        match a.lora {
+            None => "Test LoRA adapters (rank 8) on the same layers: if they match the fine-tuned \
+                     layers within the interval, they are the cheaper model to keep."
+                .to_string(),
+            Some(_) => format!(
+                "Test one more adapted layer (top {}) on the same split.",
+                a.top_layers + 1
+            ),
+        }
+    } else if primary.is_some_and(|i| i.hi < 0.0) {
+        "Adaptation hurt on this data: it over-fits the training clips. Keep the frozen encoder; \
+         the next change worth testing is more labelled clips, not more trainable parameters."
+            .to_string()
+    } else {
+        "The test set does not separate the two: keep the frozen encoder (cheaper, no overlay to \
+         ship). The next change worth testing is a larger test split or more labelled clips, so \
+         that an interval of this width can resolve a difference."
+            .to_string()
+    };
+    Adaptation {
+        tried: true,
+        top_layers: Some(a.top_layers),
+        lora_rank: a.lora.map(|l| l.rank),
+        clip_auc_difference: auc,
+        event_f1_difference: f1,
+        kept: if kept_adapted { "adapted" } else { "frozen_probe" }.into(),
+        note: format!(
+            "Tried {how}, lower layers frozen and cached, same split and pooling rule as the \
+             frozen probe. {evidence}. Decision: keep the {} ({}). {next}",
+            if kept_adapted { "adapted encoder" } else { "frozen encoder" },
+            if kept_adapted {
+                "better by more than the interval"
+            } else {
+                "the adapted one is not better by more than the interval"
+            }
+        ),
+    }
 }
 
 /// The short note to keep.
@@ -223,7 +308,7 @@ pub(super) fn note(m: &Metrics) -> String {
     }
 
     // Frozen versus scratch.
-    let _ = writeln!(s, "## Frozen representation + probe versus scratch\n");
+    let _ = writeln!(s, "## Scratch baseline, frozen representation + probe, adapted encoder\n");
     for (name, r) in &m.models {
         let _ = writeln!(
             s,
@@ -346,6 +431,16 @@ pub(super) fn summary_lines(m: &Metrics) -> Vec<String> {
         ));
     }
     v.push(format!("frozen vs scratch: {}", m.comparison.verdict));
-    v.push(format!("adaptation: not tried ({})", "see decision.md"));
+    let a = &m.adaptation;
+    v.push(if a.tried {
+        format!(
+            "adaptation: adapted − frozen clip AUC {}, event F1 {}; kept {}",
+            ci(a.clip_auc_difference.as_ref()),
+            ci(a.event_f1_difference.as_ref()),
+            a.kept
+        )
+    } else {
+        "adaptation: not tried (see decision.md)".to_string()
+    });
     v
 }

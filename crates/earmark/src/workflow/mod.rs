@@ -71,6 +71,9 @@ pub struct WorkflowOptions {
     pub clip_secs: f64,
     pub train: TrainOptions,
     pub poolings: Vec<Pooling>,
+    /// Step 6: how to adapt the frozen encoder (top layers or LoRA); `None` skips it. Only
+    /// wav2vec2/HuBERT/AST encoders can be adapted.
+    pub adapt: Option<earmark_encoders::adapt::AdaptOptions>,
 }
 
 impl Default for WorkflowOptions {
@@ -89,6 +92,7 @@ impl Default for WorkflowOptions {
                 ..TrainOptions::default()
             },
             poolings: Pooling::ALL.to_vec(),
+            adapt: Some(earmark_encoders::adapt::AdaptOptions::default()),
         }
     }
 }
@@ -192,6 +196,16 @@ pub struct Comparison {
 #[derive(Debug, Clone, Serialize)]
 pub struct Adaptation {
     pub tried: bool,
+    /// Transformer layers fine-tuned (counted from the top), when tried.
+    pub top_layers: Option<usize>,
+    /// LoRA rank, when adapters were trained instead of whole layers.
+    pub lora_rank: Option<usize>,
+    /// `adapted − frozen_probe`, paired bootstrap over test recordings.
+    pub clip_auc_difference: Option<earmark_eval::Interval>,
+    pub event_f1_difference: Option<earmark_eval::Interval>,
+    /// The model the decision keeps: `frozen_probe` unless the adapted one is better by more
+    /// than the interval.
+    pub kept: String,
     pub note: String,
 }
 
@@ -429,13 +443,19 @@ pub fn run(
         split.test.len()
     ));
     let log_mel = train::log_mel_representation(&data, false)?;
-    let frozen: Representation = match &opts.encoder {
-        None => train::log_mel_representation(&data, true)?,
-        Some(name) => {
-            let model = crate::models::load_model(name, &crate::models::LoadOptions::from_env())?;
+    let loaded = match &opts.encoder {
+        None => None,
+        Some(name) => Some(crate::models::load_model(
+            name,
+            &crate::models::LoadOptions::from_env(),
+        )?),
+    };
+    let frozen: Representation = match (&opts.encoder, &loaded) {
+        (Some(name), Some(model)) => {
             progress(&format!("embedding every recording with {name}"));
-            train::encoder_representation(&data, &model, name)?
+            train::encoder_representation(&data, model, name)?
         }
+        _ => train::log_mel_representation(&data, true)?,
     };
     let k = data.labels.len();
 
@@ -539,6 +559,53 @@ pub fn run(
         ),
     );
     let comparison = compare(&data, &split, &frozen_probe, &scratch, seed);
+
+    // Step 6: adapt the encoder's top layers, when there is a pretrained transformer to adapt.
+    let adaptable = loaded.as_ref().and_then(|m| m.encoder.as_adaptable());
+    let adaptation = match (&opts.adapt, adaptable) {
+        (Some(a), Some(enc)) => {
+            progress(&format!(
+                "step 6  adapting the top {} layer(s) of {}{}",
+                a.top_layers,
+                opts.encoder.as_deref().unwrap_or(""),
+                a.lora
+                    .map(|l| format!(" with LoRA rank {}", l.rank))
+                    .unwrap_or_default()
+            ));
+            let t = train::train_adapted_model(&data, &split, enc, k, chosen, a, &opts.train)?;
+            progress(&format!(
+                "step 6  adapted model ({} trainable parameters) trained in {} epochs, {:.1} s",
+                t.params, t.report.epochs_run, t.report.seconds
+            ));
+            let e = evaluate_model(&data, &split, t)?;
+            let diff = compare(&data, &split, &e, &frozen_probe, seed);
+            models.insert(
+                "adapted".to_string(),
+                result(
+                    &e,
+                    &format!(
+                        "{} with its top {} layer(s) {}, trained from weak labels",
+                        opts.encoder.as_deref().unwrap_or(""),
+                        a.top_layers,
+                        if a.lora.is_some() {
+                            "adapted through LoRA"
+                        } else {
+                            "fine-tuned"
+                        }
+                    ),
+                ),
+            );
+            decision::adaptation(a, diff.clip_auc_difference, diff.event_f1_difference)
+        }
+        (None, _) => decision::adaptation_skipped("adaptation was switched off (--adapt-layers 0)"),
+        (Some(_), None) => decision::adaptation_skipped(match &opts.encoder {
+            None => "the frozen representation is log-mel frames, which have no layers to \
+                     fine-tune; adaptation needs a pretrained transformer (`--encoder HUBERT_BASE`, \
+                     `WAV2VEC2_BASE`, `AST` or a model folder)",
+            Some(_) => "the chosen encoder is not a wav2vec2/HuBERT/AST transformer, whose top \
+                        layers adaptation fine-tunes",
+        }),
+    };
     let (selected_name, selected) = if criterion(&scratch) > criterion(&frozen_probe) {
         ("scratch", &scratch)
     } else {
@@ -586,12 +653,7 @@ pub fn run(
         chance: chance_out,
         models,
         comparison,
-        adaptation: Adaptation {
-            tried: false,
-            note: "Adaptation (fine-tuning the encoder) was not tried: the classifiers issue adds \
-                   it. The frozen-versus-scratch comparison above is the evidence it will start from."
-                .into(),
-        },
+        adaptation,
         split: SplitIds {
             seed: opts.seed,
             train: ids(&data, &split.train),

@@ -296,3 +296,65 @@ pub fn train_scratch(
         params: count_params(&varmap),
     })
 }
+
+/// Step 6: the top layers of the frozen encoder fine-tuned with a frame head (or LoRA adapters
+/// on them), the lower layers run once and cached ([`crate::adapt`]), on the same split, with
+/// the chosen pooling rule and the same conv head as the frozen probe.
+pub fn train_adapted_model(
+    data: &Dataset,
+    split: &Split,
+    encoder: &dyn earmark_encoders::adapt::Adaptable,
+    classes: usize,
+    pooling: Pooling,
+    adapt: &earmark_encoders::adapt::AdaptOptions,
+    opts: &TrainOptions,
+) -> Result<Trained, WorkflowError> {
+    let device = Device::Cpu;
+    let clips = |idx: &[usize]| -> Vec<(&[f32], &[f32])> {
+        idx.iter()
+            .map(|&i| {
+                let c = &data.clips[i];
+                (c.samples.as_slice(), c.targets.as_slice())
+            })
+            .collect()
+    };
+    let cfg = HeadConfig {
+        in_dim: encoder.dim(),
+        n_classes: classes,
+        kind: HeadKind::Conv {
+            hidden: 64,
+            kernel: 5,
+        },
+        pooling,
+        dropout: 0.1,
+        // The top's output moves while it trains: a standardiser fitted once would go stale
+        // (the transformer's layer norms keep the scale in check instead).
+        input_mean: None,
+        input_std: None,
+    };
+    let adapt_err = |e: crate::adapt::AdaptError| WorkflowError::Data {
+        what: format!("adaptation: {e}"),
+    };
+    let (model, report) = crate::adapt::train_adapted(
+        encoder,
+        &clips(&split.train),
+        &clips(&split.val),
+        adapt,
+        &cfg,
+        opts,
+    )
+    .map_err(adapt_err)?;
+    let lower = |idx: &[usize]| {
+        crate::adapt::lower_examples(encoder, adapt.top_layers, &clips(idx)).map_err(adapt_err)
+    };
+    let params = model.top().num_trainable() + count_params(model.head_varmap());
+    Ok(Trained {
+        name: format!("adapted+{pooling}"),
+        pooling,
+        grid: model.top().grid(),
+        val: predict(&model, &lower(&split.val)?, 16, &device)?,
+        test: predict(&model, &lower(&split.test)?, 16, &device)?,
+        report,
+        params,
+    })
+}
