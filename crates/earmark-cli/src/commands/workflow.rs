@@ -62,13 +62,23 @@ impl AdaptArgs {
             anyhow::ensure!(self.lora.is_none(), "--lora needs --adapt-layers 1 or 2");
             return Ok(None);
         }
-        anyhow::ensure!(self.adapt_layers <= 2, "--adapt-layers is 0, 1 or 2 (light adaptation)");
+        anyhow::ensure!(
+            self.adapt_layers <= 2,
+            "--adapt-layers is 0, 1 or 2 (light adaptation)"
+        );
         let lora = match self.lora {
             Some(0) => anyhow::bail!("--lora rank must be at least 1"),
-            Some(rank) => Some(LoraOptions { rank, alpha: 2.0 * rank as f64 }),
+            Some(rank) => Some(LoraOptions {
+                rank,
+                alpha: 2.0 * rank as f64,
+            }),
             None => None,
         };
-        Ok(Some(AdaptOptions { top_layers: self.adapt_layers, lora, seed }))
+        Ok(Some(AdaptOptions {
+            top_layers: self.adapt_layers,
+            lora,
+            seed,
+        }))
     }
 }
 

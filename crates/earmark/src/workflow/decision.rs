@@ -82,7 +82,10 @@ pub(super) fn adaptation(
     auc: Option<Interval>,
     f1: Option<Interval>,
 ) -> Adaptation {
-    let (what, primary) = match (&f1, &auc) {
+    // Event F1 decides when there is one to compare (an interval pinned at 0 — neither model
+    // found an event — says nothing, and clip AUC decides instead).
+    let informative = |i: &&Interval| i.value != 0.0 || i.lo != i.hi;
+    let (what, primary) = match (f1.as_ref().filter(informative), &auc) {
         (Some(i), _) => ("event-based F1", Some(i)),
         (None, Some(i)) => ("clip ROC-AUC", Some(i)),
         _ => ("clip ROC-AUC", None),
@@ -128,11 +131,20 @@ pub(super) fn adaptation(
         lora_rank: a.lora.map(|l| l.rank),
         clip_auc_difference: auc,
         event_f1_difference: f1,
-        kept: if kept_adapted { "adapted" } else { "frozen_probe" }.into(),
+        kept: if kept_adapted {
+            "adapted"
+        } else {
+            "frozen_probe"
+        }
+        .into(),
         note: format!(
             "Tried {how}, lower layers frozen and cached, same split and pooling rule as the \
              frozen probe. {evidence}. Decision: keep the {} ({}). {next}",
-            if kept_adapted { "adapted encoder" } else { "frozen encoder" },
+            if kept_adapted {
+                "adapted encoder"
+            } else {
+                "frozen encoder"
+            },
             if kept_adapted {
                 "better by more than the interval"
             } else {
@@ -308,7 +320,10 @@ pub(super) fn note(m: &Metrics) -> String {
     }
 
     // Frozen versus scratch.
-    let _ = writeln!(s, "## Scratch baseline, frozen representation + probe, adapted encoder\n");
+    let _ = writeln!(
+        s,
+        "## Scratch baseline, frozen representation + probe, adapted encoder\n"
+    );
     for (name, r) in &m.models {
         let _ = writeln!(
             s,

@@ -2,6 +2,7 @@
 //! and their boundaries, and max-like pooling must find the short events mean pooling misses.
 
 use earmark::workflow::{run, BoundaryOrReason, WorkflowOptions};
+use earmark_encoders::adapt::{AdaptOptions, LoraOptions};
 use earmark_heads::{Pooling, TrainOptions};
 
 #[test]
@@ -79,6 +80,12 @@ fn workflow_beats_chance_and_max_pooling_finds_short_events() {
     let note = std::fs::read_to_string(&out.decision).unwrap();
     assert!(note.contains(&format!("`{}`", m.chosen_pooling)));
     assert!(note.contains(&format!("{:.3}", max.clip_auc)));
+    // No pretrained transformer on the default path: step 6 says why it did not run.
+    assert!(!m.adaptation.tried);
+    assert!(
+        note.contains("Adaptation was not tried") && note.contains("log-mel"),
+        "{note}"
+    );
 }
 
 #[test]
@@ -136,10 +143,37 @@ fn a_given_encoder_is_the_frozen_representation() {
             ..TrainOptions::default()
         },
         poolings: vec![Pooling::Max],
+        adapt: Some(AdaptOptions {
+            top_layers: 1,
+            lora: Some(LoraOptions {
+                rank: 2,
+                alpha: 4.0,
+            }),
+            seed: 0,
+        }),
         ..WorkflowOptions::default()
     };
     let out = run(&opts, &mut |_| {}).unwrap();
     let m = &out.metrics;
+    // Step 6 ran on the same split: an adapted model with intervals, and a decision.
+    let a = &m.adaptation;
+    assert!(
+        a.tried && a.top_layers == Some(1) && a.lora_rank == Some(2),
+        "{a:?}"
+    );
+    assert!(a.clip_auc_difference.is_some());
+    assert!(m.models.contains_key("adapted"));
+    assert!(["frozen_probe", "adapted"].contains(&a.kept.as_str()));
+    let note = std::fs::read_to_string(&out.decision).unwrap();
+    assert!(note.contains("LoRA adapters (rank 2"), "{note}");
+    assert!(note.contains(&format!(
+        "Decision: keep the {}",
+        if a.kept == "adapted" {
+            "adapted"
+        } else {
+            "frozen"
+        }
+    )));
     assert!(
         m.frozen_representation.contains("base-like"),
         "{}",
