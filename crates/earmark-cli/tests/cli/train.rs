@@ -298,7 +298,18 @@ fn train_from_audio_with_weak_and_strong_labels() {
 fn train_usage_errors_say_what_to_fix() {
     let cases: [(&[&str], &str); 6] = [
         (&["compare", "--out", "x"], "--encoder"),
-        (&["compare", "--encoder", "m", "--adapt-layers", "3", "--out", "x"], "0, 1 or 2"),
+        (
+            &[
+                "compare",
+                "--encoder",
+                "m",
+                "--adapt-layers",
+                "3",
+                "--out",
+                "x",
+            ],
+            "0, 1 or 2",
+        ),
         (&["train", "--out", "x"], "--audio"),
         (
             &[

@@ -135,7 +135,7 @@ impl Learner for Logistic {
                 }
             }
             let mut reg = 0.0;
-            for (gv, w) in g[..k * d].iter_mut().zip(&coef[..]) {
+            for (gv, w) in g[..k * d].iter_mut().zip(coef) {
                 *gv = *gv / total_weight + penalty * w;
                 reg += w * w;
             }

@@ -172,7 +172,7 @@ pub fn audio_input(
         hop_samples: enc.grid().hop as usize,
     };
     Ok(TrainInput::Audio {
-        rows,
+        rows: Box::new(rows),
         encoder: spec,
         labels,
         pooling,

@@ -247,7 +247,7 @@ impl Detector {
             })
         } else {
             let value =
-                store::load(&dir.join(MODEL_JSON), &dir.join(MODEL_WEIGHTS)).map_err(|e| not(e))?;
+                store::load(&dir.join(MODEL_JSON), &dir.join(MODEL_WEIGHTS)).map_err(&not)?;
             let m: PooledModel =
                 serde_json::from_value(value).map_err(|e| not(format!("{MODEL_JSON}: {e}")))?;
             if m.dim() != manifest.input.dim {

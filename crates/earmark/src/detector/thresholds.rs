@@ -8,21 +8,16 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// How a class's threshold is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdRule {
     /// The threshold of the best F1.
+    #[default]
     BestF1,
     /// The lowest threshold (most recall) whose precision is at least this.
     Precision(f64),
     /// The highest threshold (most precision) whose recall is at least this.
     Recall(f64),
-}
-
-impl Default for ThresholdRule {
-    fn default() -> Self {
-        ThresholdRule::BestF1
-    }
 }
 
 impl FromStr for ThresholdRule {
@@ -123,19 +118,16 @@ pub fn choose(y: &[bool], p: &[f64], rule: ThresholdRule) -> Threshold {
                 .fold(points[0], |b, q| if q.3 > b.3 { q } else { b });
             make(best, true)
         }
-        ThresholdRule::Precision(target) => {
-            match points.iter().copied().filter(|q| q.1 >= target).last() {
-                Some(q) => make(q, true),
-                None => {
-                    let best =
-                        points
-                            .iter()
-                            .copied()
-                            .fold(points[0], |b, q| if q.1 > b.1 { q } else { b });
-                    make(best, false)
-                }
+        ThresholdRule::Precision(target) => match points.iter().copied().rfind(|q| q.1 >= target) {
+            Some(q) => make(q, true),
+            None => {
+                let best = points
+                    .iter()
+                    .copied()
+                    .fold(points[0], |b, q| if q.1 > b.1 { q } else { b });
+                make(best, false)
             }
-        }
+        },
         ThresholdRule::Recall(target) => match points.iter().copied().find(|q| q.2 >= target) {
             Some(q) => make(q, true),
             None => make(*points.last().unwrap(), false),

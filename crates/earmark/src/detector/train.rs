@@ -109,7 +109,7 @@ pub enum TrainInput {
     },
     /// Rows built from recordings ([`super::rows::audio_rows`]).
     Audio {
-        rows: AudioRows,
+        rows: Box<AudioRows>,
         encoder: EncoderSpec,
         labels: LabelKind,
         pooling: EmbeddingPooling,
@@ -286,7 +286,7 @@ pub fn train_detector(
                 "--head mil trains on frames: give --audio with labels, not --embeddings",
             ));
         };
-        return train_mil(rows, encoder, labels, settings, start);
+        return train_mil(*rows, encoder, labels, settings, start);
     }
     let (x, dim, targets, classes, input_spec, mut training) = match input {
         TrainInput::Embeddings {
