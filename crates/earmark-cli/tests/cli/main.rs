@@ -469,9 +469,22 @@ fn track_commands_run_as_written() {
     let cmds = track_commands();
     assert!(cmds.len() >= 4, "track.md lost its commands: {cmds:?}");
     let dir = tempfile::tempdir().unwrap();
+    // The commands run in a scratch folder; paths into the repository's test data (written
+    // relative to the repository root, where a learner runs them) are resolved from here.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for args in &cmds {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("testdata/") {
+                    repo.join(a).to_string_lossy().into_owned()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
         let out = Command::new(env!("CARGO_BIN_EXE_earmark"))
-            .args(args)
+            .args(&args)
             .current_dir(dir.path())
             .output()
             .expect("run earmark");
@@ -492,6 +505,9 @@ fn track_commands_run_as_written() {
         "track-run/metrics.json",
         "track-run/decision.md",
         "track-run-seed2/metrics.json",
+        "track-compare/decision.md",
+        "track-detector/detector.json",
+        "track-detector/reliability.svg",
     ] {
         assert!(dir.path().join(f).is_file(), "missing {f}");
     }
@@ -524,6 +540,21 @@ fn track_commands_run_as_written() {
     .unwrap();
     let rules: Vec<&String> = seed2["pooling"].as_object().unwrap().keys().collect();
     assert_eq!(rules, ["max", "mean"]);
+    let cmp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("track-compare/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cmp["adaptation"]["tried"], true);
+    assert!(cmp["adaptation"]["clip_auc_difference"]["lo"].is_number());
+    assert!(cmp["models"]["adapted"].is_object());
+    let det: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("track-detector/detector.json")).unwrap(),
+    )
+    .unwrap();
+    for c in det["classes"].as_array().unwrap() {
+        let v = &det["validation"]["classes"][c.as_str().unwrap()];
+        assert!(v["brier_uncalibrated"].is_number() && v["ece_calibrated"].is_number());
+    }
 }
 
 #[test]

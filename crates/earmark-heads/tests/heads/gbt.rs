@@ -65,11 +65,13 @@ fn separable_toy_is_learned() {
     assert!(imp[2] > 0.9, "importances {imp:?}");
 }
 
-/// Measured once (SplitMix64 seed 7, 1500 train / 500 validation rows, 300 features, defaults):
-/// AUC 0.8736. A linear probe reaches more on this linear problem; the trees must stay well
-/// above chance and near the measured value.
+/// The bar — validation ROC-AUC within 0.01 of scikit-learn's — on the benchmark's
+/// generator at 2000 × 300 (SplitMix64 seed 7, 1500 train / 500 validation rows, defaults).
+/// `HistGradientBoostingClassifier(random_state=0)` (scikit-learn 1.8) reached 0.8817 on the
+/// identical rows (the generator ported to Python bit for bit); earmark measured 0.8736.
 #[test]
 fn benchmark_generator_at_small_size() {
+    const SKLEARN: f64 = 0.8817;
     const MEASURED: f64 = 0.8736;
     let (n, d) = (2000, 300);
     let (x, y) = linear_data(n, d, 7);
@@ -78,11 +80,11 @@ fn benchmark_generator_at_small_size() {
     assert_eq!(m.n_iter(), 100);
     let truth: Vec<bool> = y[1500..].iter().map(|&v| v == 1).collect();
     let auc = roc_auc(&truth, &scores(&m, &x[1500 * d..], 500, d)).unwrap();
+    assert!(auc >= SKLEARN - 0.01, "AUC {auc}, scikit-learn {SKLEARN}");
     assert!(
-        (auc - MEASURED).abs() < 0.02,
+        (auc - MEASURED).abs() < 0.005,
         "AUC {auc}, measured {MEASURED}"
     );
-    assert!(auc > 0.75, "AUC {auc}");
 }
 
 #[test]
