@@ -9,7 +9,7 @@ use earmark::detector::{
     LabelKind, ThresholdRule, TrainSettings,
 };
 use earmark_encoders::LayerSelection;
-use earmark_heads::{Calibration, Pooling};
+use earmark_heads::{Calibration, HeadKind, Pooling};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -77,6 +77,10 @@ pub struct TrainArgs {
     /// Gradient-boosting iterations (trees per class).
     #[arg(long)]
     pub max_iter: Option<usize>,
+    /// --head mil: the frame head — linear (a logistic probe per frame), mlp (an MLP probe per
+    /// frame) or conv (a temporal conv over 5 frames).
+    #[arg(long, default_value = "conv")]
+    pub frame_head: String,
     /// --head mil: maximum training epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -105,6 +109,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(e > 0, "--epochs must be at least 1");
         settings.mil.max_epochs = e;
     }
+    settings.mil_head = match args.frame_head.as_str() {
+        "linear" => HeadKind::Linear,
+        "mlp" => HeadKind::Mlp { hidden: 64 },
+        "conv" => HeadKind::Conv {
+            hidden: 64,
+            kernel: 5,
+        },
+        o => anyhow::bail!("--frame-head {o:?}: use linear, mlp or conv"),
+    };
     let mut pooling = EmbeddingPooling::Mean;
     if let Some(p) = &args.pooling {
         if args.head == HeadKindArg::Mil {

@@ -261,6 +261,8 @@ fn train_from_audio_with_weak_and_strong_labels() {
             weak_tsv.to_str().unwrap(),
             "--head",
             "mil",
+            "--frame-head",
+            "linear",
             "--epochs",
             "3",
         ],
@@ -271,6 +273,7 @@ fn train_from_audio_with_weak_and_strong_labels() {
     let m = manifest(&mdet);
     assert_eq!(m["head"]["kind"], "mil");
     assert_eq!(m["input"]["pooling"], "max");
+    assert_eq!(m["head"]["options"]["frame_head"]["type"], "linear");
     // A MIL detector scores frames, not rows: predict says so.
     let npz = dir.path().join("rows.npz");
     let mut n = Npz::new();

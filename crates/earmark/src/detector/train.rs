@@ -77,6 +77,9 @@ pub struct TrainSettings {
     pub mlp: MlpOptions,
     pub mil: earmark_heads::TrainOptions,
     pub mil_pooling: Pooling,
+    /// The MIL frame head: the logistic probe per frame (`Linear`), the MLP probe per frame, or
+    /// a temporal conv (each frame sees its neighbours).
+    pub mil_head: HeadKind,
     pub seed: u64,
 }
 
@@ -92,6 +95,10 @@ impl Default for TrainSettings {
             mlp: MlpOptions::default(),
             mil: earmark_heads::TrainOptions::default(),
             mil_pooling: Pooling::Max,
+            mil_head: HeadKind::Conv {
+                hidden: 64,
+                kernel: 5,
+            },
             seed: 0,
         }
     }
@@ -623,7 +630,7 @@ fn train_mil(
         head: HeadSpec {
             kind: "mil".into(),
             options: serde_json::json!({
-                "head": "conv", "hidden": 64, "kernel": 5, "train": opts,
+                "frame_head": s.mil_head, "train": opts,
                 "epochs_run": report.epochs_run, "best_epoch": report.best_epoch,
             }),
             calibration: s.calibration.to_string(),
