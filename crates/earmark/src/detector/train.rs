@@ -437,26 +437,17 @@ pub fn train_detector(
         ),
         HeadKindArg::Mil => unreachable!("handled above"),
     };
-    let nc = targets.task.n_classes();
-    let col = |v: &[f64], k: usize| v.iter().skip(k).step_by(nc).copied().collect::<Vec<_>>();
-    let mut validation = Validation {
-        protocol: format!(
+    let (validation, thresholds) = held_out(
+        &classes,
+        &|k| truth(&targets, k),
+        &raw,
+        &cal,
+        settings.threshold_rule,
+        format!(
             "out-of-fold predictions of {cv}-fold stratified cross-validation on the {n} training \
              rows; calibrated values from calibrators fitted on the other folds' held-out scores"
         ),
-        classes: BTreeMap::new(),
-    };
-    let mut thresholds = BTreeMap::new();
-    for (k, name) in classes.iter().enumerate() {
-        let m = class_metrics(
-            &truth(&targets, k),
-            &col(&raw, k),
-            &col(&cal, k),
-            settings.threshold_rule,
-        );
-        thresholds.insert(name.clone(), m.threshold.clone());
-        validation.classes.insert(name.clone(), m);
-    }
+    );
     let svg = reliability_svg(targets.task, &|k| truth(&targets, k), &raw, &cal, method);
     training.seconds = start.elapsed().as_secs_f64();
     let manifest = Manifest {
@@ -481,6 +472,30 @@ pub fn train_detector(
         model: DetectorModel::Pooled(model),
         reliability_svg: svg,
     })
+}
+
+/// Per-class held-out metrics and thresholds from held-out probabilities `[rows, classes]`.
+fn held_out(
+    classes: &[String],
+    truth_of: &dyn Fn(usize) -> Vec<bool>,
+    raw: &[f64],
+    cal: &[f64],
+    rule: ThresholdRule,
+    protocol: String,
+) -> (Validation, BTreeMap<String, super::Threshold>) {
+    let nc = classes.len();
+    let col = |v: &[f64], k: usize| v.iter().skip(k).step_by(nc).copied().collect::<Vec<_>>();
+    let mut validation = Validation {
+        protocol,
+        classes: BTreeMap::new(),
+    };
+    let mut thresholds = BTreeMap::new();
+    for (k, name) in classes.iter().enumerate() {
+        let m = class_metrics(&truth_of(k), &col(raw, k), &col(cal, k), rule);
+        thresholds.insert(name.clone(), m.threshold.clone());
+        validation.classes.insert(name.clone(), m);
+    }
+    (validation, thresholds)
 }
 
 /// Log-odds of a probability, clamped (the calibrators read scores on that scale).
@@ -577,8 +592,13 @@ fn train_mil(
     if let Some(fold) = &folds {
         cal = cross_fitted_calibration(task, &truth_k, &raw, fold, s.calibration)?;
     }
-    let mut validation = Validation {
-        protocol: format!(
+    let (validation, thresholds) = held_out(
+        &classes,
+        &truth_k,
+        &raw,
+        &cal,
+        s.threshold_rule,
+        format!(
             "{} held-out recordings (stratified 20 %), also used for early stopping; calibrated \
              values {}",
             val_ex.len(),
@@ -588,15 +608,7 @@ fn train_mil(
                 "in-sample (too few recordings to cross-fit)"
             }
         ),
-        classes: BTreeMap::new(),
-    };
-    let mut thresholds = BTreeMap::new();
-    let col = |v: &[f64], k: usize| v.iter().skip(k).step_by(c).copied().collect::<Vec<_>>();
-    for (k, name) in classes.iter().enumerate() {
-        let m = class_metrics(&truth_k(k), &col(&raw, k), &col(&cal, k), s.threshold_rule);
-        thresholds.insert(name.clone(), m.threshold.clone());
-        validation.classes.insert(name.clone(), m);
-    }
+    );
     let svg = reliability_svg(task, &truth_k, &raw, &cal, s.calibration);
     let mut positives = BTreeMap::new();
     for (k, name) in classes.iter().enumerate() {
