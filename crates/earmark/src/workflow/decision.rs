@@ -139,7 +139,9 @@ pub(super) fn adaptation(
         .into(),
         note: format!(
             "Tried {how}, lower layers frozen and cached, same split and pooling rule as the \
-             frozen probe. {evidence}. Decision: keep the {} ({}). {next}",
+             frozen probe. {evidence}. Decision: keep the {} ({}). {next} The adapted layers are \
+             in `adapted/overlay.safetensors` (checkpoint key names; base checkpoint + overlay = \
+             the adapted encoder) with its frame head in `adapted/head/`.",
             if kept_adapted {
                 "adapted encoder"
             } else {

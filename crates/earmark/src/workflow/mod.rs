@@ -572,7 +572,16 @@ pub fn run(
                     .map(|l| format!(" with LoRA rank {}", l.rank))
                     .unwrap_or_default()
             ));
-            let t = train::train_adapted_model(&data, &split, enc, k, chosen, a, &opts.train)?;
+            let t = train::train_adapted_model(
+                &data,
+                &split,
+                enc,
+                k,
+                chosen,
+                a,
+                &opts.train,
+                &opts.out.join("adapted"),
+            )?;
             progress(&format!(
                 "step 6  adapted model ({} trainable parameters) trained in {} epochs, {:.1} s",
                 t.params, t.report.epochs_run, t.report.seconds

@@ -300,6 +300,7 @@ pub fn train_scratch(
 /// Step 6: the top layers of the frozen encoder fine-tuned with a frame head (or LoRA adapters
 /// on them), the lower layers run once and cached ([`crate::adapt`]), on the same split, with
 /// the chosen pooling rule and the same conv head as the frozen probe.
+#[allow(clippy::too_many_arguments)]
 pub fn train_adapted_model(
     data: &Dataset,
     split: &Split,
@@ -308,6 +309,7 @@ pub fn train_adapted_model(
     pooling: Pooling,
     adapt: &earmark_encoders::adapt::AdaptOptions,
     opts: &TrainOptions,
+    save_dir: &std::path::Path,
 ) -> Result<Trained, WorkflowError> {
     let device = Device::Cpu;
     let clips = |idx: &[usize]| -> Vec<(&[f32], &[f32])> {
@@ -347,6 +349,23 @@ pub fn train_adapted_model(
     let lower = |idx: &[usize]| {
         crate::adapt::lower_examples(encoder, adapt.top_layers, &clips(idx)).map_err(adapt_err)
     };
+    // What a user keeps if the decision says so: the adapted tensors as an overlay on the base
+    // checkpoint (its own key names) and the frame head.
+    std::fs::create_dir_all(save_dir).map_err(|e| WorkflowError::Io {
+        path: save_dir.to_path_buf(),
+        source: e,
+    })?;
+    model
+        .top()
+        .save(&save_dir.join("overlay.safetensors"))
+        .map_err(|e| WorkflowError::Data {
+            what: format!("saving the adapted layers: {e}"),
+        })?;
+    earmark_heads::save_head(
+        &save_dir.join("head"),
+        model.head().config(),
+        model.head_varmap(),
+    )?;
     let params = model.top().num_trainable() + count_params(model.head_varmap());
     Ok(Trained {
         name: format!("adapted+{pooling}"),

@@ -163,6 +163,9 @@ fn a_given_encoder_is_the_frozen_representation() {
     );
     assert!(a.clip_auc_difference.is_some());
     assert!(m.models.contains_key("adapted"));
+    // What the decision would keep is on disk: the adapter overlay and the frame head.
+    assert!(dir.path().join("adapted/overlay.safetensors").is_file());
+    assert!(dir.path().join("adapted/head").is_dir());
     assert!(["frozen_probe", "adapted"].contains(&a.kept.as_str()));
     let note = std::fs::read_to_string(&out.decision).unwrap();
     assert!(note.contains("LoRA adapters (rank 2"), "{note}");
