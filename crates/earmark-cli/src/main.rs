@@ -39,6 +39,10 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Calibrated probabilities of embedding rows from a trained detector.
     Predict(commands::predict::PredictArgs),
+    /// Events (and frame scores) of recordings from a detector: resumable, shardable.
+    Scan(commands::scan::ScanArgs),
+    /// Combine the shard outputs of an array-job scan.
+    Merge(commands::scan::MergeArgs),
     /// Scratch baseline vs frozen encoder + probe vs adapted encoder, same split, with intervals.
     Compare(commands::workflow::CompareArgs),
     /// The full loop from weak labels to boundaries: report.html, metrics.json, decision.md.
@@ -57,6 +61,8 @@ fn main() -> ExitCode {
         Command::Workflow(args) => commands::workflow::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Compare(args) => commands::workflow::compare(args),
+        Command::Scan(args) => commands::scan::run_scan(args),
+        Command::Merge(args) => commands::scan::run_merge(args),
         Command::Predict(args) => commands::predict::run(args),
     };
     match result {

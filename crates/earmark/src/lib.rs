@@ -20,4 +20,5 @@ pub mod hub;
 pub mod models;
 pub mod npy;
 pub mod npz;
+pub mod scan;
 pub mod workflow;

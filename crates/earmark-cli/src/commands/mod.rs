@@ -6,6 +6,7 @@ pub mod features;
 pub mod info;
 pub mod models;
 pub mod predict;
+pub mod scan;
 pub mod synth;
 pub mod train;
 pub mod workflow;

@@ -1,0 +1,297 @@
+//! One recording through a detector, streamed: windows (the detector's window and hop) → the
+//! detector's encoder and layers → its head → calibrated scores merged on the file's grid →
+//! events. Memory is bounded by one window of audio and its embeddings plus the score curve
+//! (a few bytes per class and frame).
+
+use crate::cache::encoder_id;
+use crate::detector::rows::EmbeddingPooling;
+use crate::detector::{Detector, DetectorModel};
+use crate::models::{load_model, LoadOptions, LoadedModel};
+use earmark_audio::{LastWindow, WindowOptions, Windows};
+use earmark_core::{EventList, FrameGrid, Frames, LabelSet};
+use earmark_detect::{events, Merge, PerClass, PostProcess, Stitcher};
+use earmark_encoders::LayerSelection;
+use earmark_heads::{predict, Example, Task};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How scores become events, and how windows merge.
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    /// Per-class threshold overrides (class → probability); others use the detector's.
+    pub thresholds: BTreeMap<String, f32>,
+    /// One threshold for every class, overriding the detector's.
+    pub threshold: Option<f32>,
+    pub merge: Merge,
+    /// Median filter width in score frames (`None`: 3 for frame heads, 1 for window heads).
+    pub median_filter_frames: Option<usize>,
+    pub min_event_secs: f64,
+    pub merge_gap_secs: f64,
+    /// Replace the detector's hop (seconds), e.g. for denser window scores.
+    pub hop_secs: Option<f64>,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            thresholds: BTreeMap::new(),
+            threshold: None,
+            merge: Merge::Mean,
+            median_filter_frames: None,
+            min_event_secs: 0.0,
+            merge_gap_secs: 0.0,
+            hop_secs: None,
+        }
+    }
+}
+
+/// What one recording gave.
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    pub events: EventList,
+    /// `[frames, classes]` calibrated scores on the score grid (kept when asked for).
+    pub scores: Option<Frames>,
+    pub audio_secs: f64,
+    pub windows: usize,
+}
+
+/// A detector ready to scan: encoder loaded, post-processing resolved.
+pub struct Scanner {
+    pub detector: Detector,
+    model: LoadedModel,
+    layers: LayerSelection,
+    pooling: Option<EmbeddingPooling>,
+    window_samples: usize,
+    hop_samples: u64,
+    /// The grid scores are merged on: the encoder's (frame heads) or hop cells (window heads).
+    score_grid: FrameGrid,
+    /// Columns of the probabilities that are event classes (a binary task's column 0 is "not").
+    columns: Vec<usize>,
+    pub labels: LabelSet,
+    pub post: PostProcess,
+    merge: Merge,
+}
+
+fn data(what: impl ToString) -> String {
+    what.to_string()
+}
+
+impl Scanner {
+    /// Loads the detector's encoder and checks it is the one the detector was trained with.
+    pub fn new(detector: Detector, settings: &ScanSettings) -> Result<Scanner, String> {
+        let m = &detector.manifest;
+        let spec = m.input.encoder.clone().ok_or_else(|| {
+            format!(
+                "{}: trained on a given embedding matrix, so it does not know which encoder made \
+                 it; scan needs a detector trained from audio (`earmark train --audio …`)",
+                detector.dir.display()
+            )
+        })?;
+        let model = load_model(&spec.name, &LoadOptions::from_env())
+            .map_err(|e| format!("encoder {} of the detector: {e}", spec.name))?;
+        let id = encoder_id(&model, &spec.name);
+        if id != spec.checkpoint_id {
+            return Err(format!(
+                "encoder {} resolves to weights ({}) other than those the detector was trained on: \
+                 the scores would mean nothing; point it at the same checkpoint",
+                spec.name,
+                model.source.display()
+            ));
+        }
+        let layers: LayerSelection = spec
+            .layers
+            .parse()
+            .map_err(|e| format!("detector layers {:?}: {e}", spec.layers))?;
+        let enc = model.encoder.as_ref();
+        let rate = enc.sample_rate();
+        let enc_grid = enc.grid();
+        let window_secs = m.input.window_secs.unwrap_or(10.0);
+        let hop_secs = settings
+            .hop_secs
+            .or(m.input.hop_secs)
+            .unwrap_or(window_secs / 2.0);
+        if !(window_secs > 0.0 && hop_secs > 0.0) {
+            return Err(format!(
+                "window {window_secs} s and hop {hop_secs} s must be positive"
+            ));
+        }
+        let is_mil = matches!(detector.model, DetectorModel::Mil(_));
+        // Window starts on whole encoder hops, so every window's frames share the file grid;
+        // window heads also need the window to be whole hops, so it covers whole score cells.
+        let hop_samples = ((hop_secs * rate as f64 / enc_grid.hop as f64)
+            .round()
+            .max(1.0) as u64)
+            * enc_grid.hop;
+        let mut window_samples = (window_secs * rate as f64).round() as usize;
+        if !is_mil {
+            let cells = ((window_samples as f64 / hop_samples as f64).round() as usize).max(1);
+            window_samples = cells * hop_samples as usize;
+        }
+        let score_grid = if is_mil {
+            enc_grid
+        } else {
+            FrameGrid::new(rate, hop_samples, hop_samples, 0)
+        };
+        let pooling = if is_mil {
+            None
+        } else {
+            Some(m.input.pooling.parse::<EmbeddingPooling>().map_err(data)?)
+        };
+        let columns: Vec<usize> = match m.task {
+            Task::Binary => vec![1],
+            t => (0..t.n_classes()).collect(),
+        };
+        let names: Vec<String> = columns.iter().map(|&c| m.classes[c].clone()).collect();
+        for k in settings.thresholds.keys() {
+            if !names.contains(k) {
+                return Err(format!(
+                    "--threshold {k}=…: the detector's classes are {names:?}"
+                ));
+            }
+        }
+        let mut by_label = BTreeMap::new();
+        for n in &names {
+            let t = settings
+                .thresholds
+                .get(n)
+                .copied()
+                .or(settings.threshold)
+                .or_else(|| m.thresholds.get(n).map(|t| t.value as f32))
+                .unwrap_or(0.5);
+            by_label.insert(n.clone(), t);
+        }
+        let post = PostProcess {
+            thresholds: PerClass::ByLabel(by_label),
+            hysteresis: None,
+            median_filter_frames: PerClass::All(
+                settings
+                    .median_filter_frames
+                    .unwrap_or(if is_mil { 3 } else { 1 }),
+            ),
+            min_event_secs: PerClass::All(settings.min_event_secs),
+            merge_gap_secs: PerClass::All(settings.merge_gap_secs),
+        };
+        let labels = LabelSet::new(names);
+        post.validate(&labels).map_err(|e| e.to_string())?;
+        Ok(Scanner {
+            detector,
+            model,
+            layers,
+            pooling,
+            window_samples,
+            hop_samples,
+            score_grid,
+            columns,
+            labels,
+            post,
+            merge: settings.merge,
+        })
+    }
+
+    pub fn window_secs(&self) -> f64 {
+        self.window_samples as f64 / self.model.encoder.sample_rate() as f64
+    }
+
+    pub fn hop_secs(&self) -> f64 {
+        self.hop_samples as f64 / self.model.encoder.sample_rate() as f64
+    }
+
+    /// Calibrated probabilities of the event columns for one window's frames.
+    fn window_scores(&self, frames: &Frames) -> Result<Vec<f32>, String> {
+        let c = self.columns.len();
+        match &self.detector.model {
+            DetectorModel::Pooled(m) => {
+                let pooling = self.pooling.unwrap_or_default();
+                let row = pooling.pool(&frames.data, frames.dim);
+                let p = m
+                    .predict_proba(earmark_heads::Rows::new(&row, 1, row.len()).map_err(data)?)
+                    .map_err(data)?;
+                Ok(self.columns.iter().map(|&k| p[k] as f32).collect())
+            }
+            DetectorModel::Mil(m) => {
+                let ex = Example {
+                    x: frames.data.clone(),
+                    n_frames: frames.n_frames(),
+                    dim: frames.dim,
+                    targets: vec![0.0; c],
+                };
+                let pred = predict(&m.head, &[ex], 1, &candle_core::Device::Cpu).map_err(data)?;
+                let mut probs = pred
+                    .into_iter()
+                    .next()
+                    .map(|p| p.frame_probs)
+                    .unwrap_or_default();
+                if !m.calibrators.is_empty() {
+                    for (i, p) in probs.iter_mut().enumerate() {
+                        let q = (*p as f64).clamp(1e-7, 1.0 - 1e-7);
+                        *p = m.calibrators[i % c].predict_one((q / (1.0 - q)).ln()) as f32;
+                    }
+                }
+                Ok(probs)
+            }
+        }
+    }
+
+    /// Scans one recording; `keep_scores` keeps the merged score curve for output.
+    pub fn scan(&self, path: &Path, id: &str, keep_scores: bool) -> Result<FileResult, String> {
+        let enc = self.model.encoder.as_ref();
+        let rate = enc.sample_rate();
+        let wopts = WindowOptions {
+            window_secs: self.window_samples as f64 / rate as f64,
+            hop_secs: self.hop_samples as f64 / rate as f64,
+            target_rate: Some(rate),
+            last: LastWindow::Pad,
+        };
+        let windows = Windows::open(path, &wopts).map_err(|e| e.to_string())?;
+        let c = self.columns.len();
+        let mut st = Stitcher::new(self.score_grid, c, self.merge).map_err(data)?;
+        let mut curve: Vec<f32> = Vec::new();
+        let (mut end, mut n_windows) = (0u64, 0usize);
+        let min_samples = (enc.grid().win as usize).max(1);
+        for w in windows {
+            let w = w.map_err(|e| e.to_string())?;
+            n_windows += 1;
+            end = end.max(w.start_sample + w.valid as u64);
+            if w.valid < min_samples {
+                continue; // a tail shorter than one encoder frame: nothing to score
+            }
+            let out = enc
+                .encode(&w.samples[..w.valid], &self.layers)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let refs: Vec<&Frames> = out.layers.iter().map(|(_, f)| f).collect();
+            let frames = earmark_encoders::concat_layers(&refs).map_err(data)?;
+            if frames.n_frames() == 0 {
+                continue;
+            }
+            let s = self.window_scores(&frames)?;
+            let scored = match self.detector.model {
+                DetectorModel::Mil(_) => {
+                    Frames::new(s, c, enc.grid().shifted(w.start_sample as i64))
+                }
+                DetectorModel::Pooled(_) => {
+                    // The window's probability on every hop cell its real audio covers.
+                    let cells = (w.valid as u64).div_ceil(self.hop_samples) as usize;
+                    let rows: Vec<f32> = (0..cells).flat_map(|_| s.iter().copied()).collect();
+                    Frames::new(rows, c, self.score_grid.shifted(w.start_sample as i64))
+                }
+            }
+            .map_err(data)?;
+            st.add(&scored).map_err(data)?;
+            let ready = st.drain_ready(w.start_sample + self.hop_samples);
+            curve.extend_from_slice(&ready.data);
+        }
+        if n_windows == 0 || end == 0 {
+            return Err(format!("{}: no audio", path.display()));
+        }
+        let rest = st.finish(end);
+        curve.extend_from_slice(&rest.data);
+        let scores = Frames::new(curve, c, self.score_grid).map_err(data)?;
+        let ev = events(&scores, &self.labels, id, &self.post, Some(end)).map_err(data)?;
+        Ok(FileResult {
+            events: ev,
+            scores: keep_scores.then_some(scores),
+            audio_secs: end as f64 / rate as f64,
+            windows: n_windows,
+        })
+    }
+}
