@@ -232,66 +232,146 @@ impl Scanner {
         }
     }
 
+    /// The streaming plan of this detector.
+    pub fn plan(&self) -> ScanPlan<'_> {
+        ScanPlan {
+            window_samples: self.window_samples,
+            hop_samples: self.hop_samples,
+            merge: self.merge,
+            labels: &self.labels,
+            post: &self.post,
+        }
+    }
+
     /// Scans one recording; `keep_scores` keeps the merged score curve for output.
     pub fn scan(&self, path: &Path, id: &str, keep_scores: bool) -> Result<FileResult, String> {
-        let enc = self.model.encoder.as_ref();
-        let rate = enc.sample_rate();
-        let wopts = WindowOptions {
-            window_secs: self.window_samples as f64 / rate as f64,
-            hop_secs: self.hop_samples as f64 / rate as f64,
-            target_rate: Some(rate),
-            last: LastWindow::Pad,
-        };
-        let windows = Windows::open(path, &wopts).map_err(|e| e.to_string())?;
-        let c = self.columns.len();
-        let mut st = Stitcher::new(self.score_grid, c, self.merge).map_err(data)?;
-        let mut curve: Vec<f32> = Vec::new();
-        let (mut end, mut n_windows) = (0u64, 0usize);
-        let min_samples = (enc.grid().win as usize).max(1);
-        for w in windows {
-            let w = w.map_err(|e| e.to_string())?;
-            n_windows += 1;
-            end = end.max(w.start_sample + w.valid as u64);
-            if w.valid < min_samples {
-                continue; // a tail shorter than one encoder frame: nothing to score
-            }
-            let out = enc
-                .encode(&w.samples[..w.valid], &self.layers)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            let refs: Vec<&Frames> = out.layers.iter().map(|(_, f)| f).collect();
-            let frames = earmark_encoders::concat_layers(&refs).map_err(data)?;
-            if frames.n_frames() == 0 {
-                continue;
-            }
-            let s = self.window_scores(&frames)?;
-            let scored = match self.detector.model {
-                DetectorModel::Mil(_) => {
-                    Frames::new(s, c, enc.grid().shifted(w.start_sample as i64))
-                }
-                DetectorModel::Pooled(_) => {
-                    // The window's probability on every hop cell its real audio covers.
-                    let cells = (w.valid as u64).div_ceil(self.hop_samples) as usize;
-                    let rows: Vec<f32> = (0..cells).flat_map(|_| s.iter().copied()).collect();
-                    Frames::new(rows, c, self.score_grid.shifted(w.start_sample as i64))
-                }
-            }
+        scan_stream(self, &self.plan(), path, id, keep_scores)
+    }
+}
+
+/// What turns one window of audio into scores: the seam between the streaming loop (windows,
+/// stitching, events) and what computes scores, so the loop's timing can be tested with a
+/// scorer whose answer is known.
+pub trait WindowScorer {
+    /// The rate windows are resampled to.
+    fn sample_rate(&self) -> u32;
+    /// The grid of a window's scores when the window starts at sample 0; a window starting at
+    /// `s` has its scores on this grid shifted by `s`.
+    fn window_grid(&self) -> FrameGrid;
+    /// The grid scores are merged on for the whole file.
+    fn file_grid(&self) -> FrameGrid;
+    fn n_classes(&self) -> usize;
+    /// Windows whose real audio is shorter than this are not scored.
+    fn min_samples(&self) -> usize;
+    /// Scores `[frames, classes]` (row-major) of a window's real samples.
+    fn score(&self, samples: &[f32], path: &Path) -> Result<Vec<f32>, String>;
+}
+
+/// How a recording is cut and how its scores become events.
+pub struct ScanPlan<'a> {
+    pub window_samples: usize,
+    /// A multiple of the window grid's hop.
+    pub hop_samples: u64,
+    pub merge: Merge,
+    pub labels: &'a LabelSet,
+    pub post: &'a PostProcess,
+}
+
+/// The streaming loop: windows of `path` → `scorer` → scores merged on the file grid → events.
+pub fn scan_stream(
+    scorer: &dyn WindowScorer,
+    plan: &ScanPlan,
+    path: &Path,
+    id: &str,
+    keep_scores: bool,
+) -> Result<FileResult, String> {
+    let rate = scorer.sample_rate();
+    let wopts = WindowOptions {
+        window_secs: plan.window_samples as f64 / rate as f64,
+        hop_secs: plan.hop_samples as f64 / rate as f64,
+        target_rate: Some(rate),
+        last: LastWindow::Pad,
+    };
+    let windows = Windows::open(path, &wopts).map_err(|e| e.to_string())?;
+    let c = scorer.n_classes();
+    let mut st = Stitcher::new(scorer.file_grid(), c, plan.merge).map_err(data)?;
+    let mut curve: Vec<f32> = Vec::new();
+    let (mut end, mut n_windows) = (0u64, 0usize);
+    for w in windows {
+        let w = w.map_err(|e| e.to_string())?;
+        n_windows += 1;
+        end = end.max(w.start_sample + w.valid as u64);
+        if w.valid < scorer.min_samples() {
+            continue; // a tail shorter than one frame: nothing to score
+        }
+        let rows = scorer.score(&w.samples[..w.valid], path)?;
+        if rows.is_empty() {
+            continue;
+        }
+        let scored = Frames::new(rows, c, scorer.window_grid().shifted(w.start_sample as i64))
             .map_err(data)?;
-            st.add(&scored).map_err(data)?;
-            let ready = st.drain_ready(w.start_sample + self.hop_samples);
-            curve.extend_from_slice(&ready.data);
+        st.add(&scored).map_err(data)?;
+        let ready = st.drain_ready(w.start_sample + plan.hop_samples);
+        curve.extend_from_slice(&ready.data);
+    }
+    if n_windows == 0 || end == 0 {
+        return Err(format!("{}: no audio", path.display()));
+    }
+    let rest = st.finish(end);
+    curve.extend_from_slice(&rest.data);
+    let scores = Frames::new(curve, c, scorer.file_grid()).map_err(data)?;
+    let ev = events(&scores, plan.labels, id, plan.post, Some(end)).map_err(data)?;
+    Ok(FileResult {
+        events: ev,
+        scores: keep_scores.then_some(scores),
+        audio_secs: end as f64 / rate as f64,
+        windows: n_windows,
+    })
+}
+
+impl WindowScorer for Scanner {
+    fn sample_rate(&self) -> u32 {
+        self.model.encoder.sample_rate()
+    }
+
+    fn window_grid(&self) -> FrameGrid {
+        match self.detector.model {
+            DetectorModel::Mil(_) => self.model.encoder.grid(),
+            DetectorModel::Pooled(_) => self.score_grid,
         }
-        if n_windows == 0 || end == 0 {
-            return Err(format!("{}: no audio", path.display()));
+    }
+
+    fn file_grid(&self) -> FrameGrid {
+        self.score_grid
+    }
+
+    fn n_classes(&self) -> usize {
+        self.columns.len()
+    }
+
+    fn min_samples(&self) -> usize {
+        (self.model.encoder.grid().win as usize).max(1)
+    }
+
+    fn score(&self, samples: &[f32], path: &Path) -> Result<Vec<f32>, String> {
+        let out = self
+            .model
+            .encoder
+            .encode(samples, &self.layers)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let refs: Vec<&Frames> = out.layers.iter().map(|(_, f)| f).collect();
+        let frames = earmark_encoders::concat_layers(&refs).map_err(data)?;
+        if frames.n_frames() == 0 {
+            return Ok(Vec::new());
         }
-        let rest = st.finish(end);
-        curve.extend_from_slice(&rest.data);
-        let scores = Frames::new(curve, c, self.score_grid).map_err(data)?;
-        let ev = events(&scores, &self.labels, id, &self.post, Some(end)).map_err(data)?;
-        Ok(FileResult {
-            events: ev,
-            scores: keep_scores.then_some(scores),
-            audio_secs: end as f64 / rate as f64,
-            windows: n_windows,
+        let s = self.window_scores(&frames)?;
+        Ok(match self.detector.model {
+            DetectorModel::Mil(_) => s,
+            // The window's probability on every hop cell its real audio covers.
+            DetectorModel::Pooled(_) => {
+                let cells = (samples.len() as u64).div_ceil(self.hop_samples) as usize;
+                (0..cells).flat_map(|_| s.iter().copied()).collect()
+            }
         })
     }
 }

@@ -1,4 +1,5 @@
 //! The facade end to end: one test binary, a module per concern.
 
 mod embed;
+mod scan;
 mod workflow;
