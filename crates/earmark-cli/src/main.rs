@@ -41,10 +41,15 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Events (and frame scores) of recordings from a detector: resumable, shardable.
     Scan(commands::scan::ScanArgs),
+    /// The embedding cache: `stats`, or `gc [--older-than-days D] [--max-gb G]`.
+    Cache(commands::scan::CacheArgs),
     /// Combine the shard outputs of an array-job scan.
     Merge(commands::scan::MergeArgs),
     /// Scratch baseline vs frozen encoder + probe vs adapted encoder, same split, with intervals.
     Compare(commands::workflow::CompareArgs),
+    /// Metrics of predicted events against references (clip, segment, event, boundaries), and
+    /// threshold-free PSDS and per-class thresholds from score tables.
+    Eval(commands::eval::EvalArgs),
     /// The full loop from weak labels to boundaries: report.html, metrics.json, decision.md.
     Workflow(commands::workflow::WorkflowArgs),
 }
@@ -63,7 +68,9 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::workflow::compare(args),
         Command::Scan(args) => commands::scan::run_scan(args),
         Command::Merge(args) => commands::scan::run_merge(args),
+        Command::Cache(args) => commands::scan::run_cache(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(code) => code,

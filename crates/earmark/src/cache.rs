@@ -3,9 +3,13 @@
 //! file hits, an edited file or another checkpoint misses, and training, comparing and scanning
 //! the same corpus embed each file once.
 //!
-//! Layout: `<root>/<encoder key>/<file sha256>.npz` holding `frames` `[T, D]` float32 and the
-//! frame grid (`rate`, `hop`, `win`, `offset`). Entries are written atomically; an unreadable
-//! entry is recomputed, never trusted.
+//! Layout: `<root>/frames/<key>/<file sha256>.npz` holding `frames` `[T, D]` float32 and the
+//! frame grid (`rate`, `hop`, `win`, `offset`), for training; `<root>/scan/<key>/<file
+//! sha256>.npz` holding a scan's pooled window rows (see `scan::scanner`). Keys hash the format
+//! version, the encoder's weight identity, the layer selection (so `_ML` variants are distinct)
+//! and, for scans, window, hop and pooling. Entries are written atomically (temporary file and
+//! rename), so concurrent scans of the same files are safe; an unreadable or truncated entry is
+//! recomputed and replaced, never trusted.
 
 use crate::embed::{embed_file, EmbedError, EmbedOptions};
 use crate::models::LoadedModel;
@@ -16,6 +20,9 @@ use earmark_encoders::LayerSelection;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Bumped whenever what an entry holds changes meaning: older entries then simply miss.
+pub const FORMAT_VERSION: &str = "earmark-cache-v1";
 
 /// Where cached embeddings go: `$EARMARK_CACHE`, else `$XDG_CACHE_HOME/earmark/embeddings`,
 /// else `~/.cache/earmark/embeddings`.
@@ -130,8 +137,17 @@ impl EmbeddingCache {
                     path: path.display().to_string(),
                     reason: e.to_string(),
                 })?;
-                let key = sha256_hex(format!("{encoder_key}|{layers}").as_bytes());
-                Some(root.join(&key[..16]).join(format!("{sha}.npz")))
+                // Whole-file frames: up to 30 s in one pass, 10 s windows stitched beyond
+                // (`embed_file`'s automatic plan), so the plan is part of the format version.
+                let key = sha256_hex(
+                    format!("{FORMAT_VERSION}|frames|auto-30s-10s|{encoder_key}|{layers}")
+                        .as_bytes(),
+                );
+                Some(
+                    root.join("frames")
+                        .join(&key[..16])
+                        .join(format!("{sha}.npz")),
+                )
             }
             None => None,
         };
@@ -187,4 +203,118 @@ fn read_entry(p: &Path) -> Option<Frames> {
         int("offset")?,
     );
     Frames::new(v.iter().map(|&x| x as f32).collect(), dim, grid).ok()
+}
+
+/// What `earmark cache stats` reports, per kind of entry.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CacheStats {
+    pub root: String,
+    /// kind (`frames`, `scan`) → (entries, bytes)
+    pub kinds: std::collections::BTreeMap<String, (usize, u64)>,
+    /// Leftover temporary files of interrupted writes.
+    pub temporaries: usize,
+}
+
+fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk_files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+fn is_temp(p: &Path) -> bool {
+    p.file_name()
+        .map(|n| n.to_string_lossy())
+        .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
+}
+
+/// Counts entries and bytes under `root`.
+pub fn stats(root: &Path) -> CacheStats {
+    let mut s = CacheStats {
+        root: root.display().to_string(),
+        ..Default::default()
+    };
+    for kind in ["frames", "scan"] {
+        let mut files = Vec::new();
+        walk_files(&root.join(kind), &mut files);
+        let mut e = (0usize, 0u64);
+        for f in files {
+            if is_temp(&f) {
+                s.temporaries += 1;
+            } else {
+                e.0 += 1;
+                e.1 += f.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+        s.kinds.insert(kind.to_string(), e);
+    }
+    s
+}
+
+/// What `earmark cache gc` removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GcReport {
+    pub removed: usize,
+    pub freed_bytes: u64,
+    pub kept: usize,
+    pub kept_bytes: u64,
+}
+
+/// Removes leftover temporaries older than an hour, unreadable entries, entries not used
+/// (modified) for `older_than_days`, and then the least recently written entries until the
+/// cache is at most `max_bytes`.
+pub fn gc(root: &Path, older_than_days: Option<f64>, max_bytes: Option<u64>) -> GcReport {
+    let now = std::time::SystemTime::now();
+    let age = |p: &Path| {
+        p.metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    let mut files = Vec::new();
+    for kind in ["frames", "scan"] {
+        walk_files(&root.join(kind), &mut files);
+    }
+    let mut r = GcReport::default();
+    let mut live: Vec<(f64, u64, PathBuf)> = Vec::new();
+    for f in files {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let a = age(&f);
+        let stale_temp = is_temp(&f) && a > 3600.0;
+        let corrupt = !is_temp(&f) && crate::npy::read_npz(&f).is_err();
+        let old = older_than_days.is_some_and(|d| a > d * 86_400.0);
+        if stale_temp || corrupt || old {
+            if std::fs::remove_file(&f).is_ok() {
+                r.removed += 1;
+                r.freed_bytes += len;
+            }
+        } else if !is_temp(&f) {
+            live.push((a, len, f));
+        }
+    }
+    if let Some(max) = max_bytes {
+        // Oldest first.
+        live.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut total: u64 = live.iter().map(|x| x.1).sum();
+        let mut i = 0;
+        while total > max && i < live.len() {
+            if std::fs::remove_file(&live[i].2).is_ok() {
+                r.removed += 1;
+                r.freed_bytes += live[i].1;
+                total -= live[i].1;
+            }
+            i += 1;
+        }
+        live.drain(..i);
+    }
+    r.kept = live.len();
+    r.kept_bytes = live.iter().map(|x| x.1).sum();
+    r
 }

@@ -49,6 +49,12 @@ pub struct ScanArgs {
     /// EARMARK_SHARDS) are used when set.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// Embedding cache folder (default: $EARMARK_CACHE or ~/.cache/earmark/embeddings).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Rescan recordings an earlier run already finished.
     #[arg(long)]
     pub restart: bool,
@@ -104,7 +110,14 @@ pub fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         None => Shard::from_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?,
     };
     let detector = Detector::load(&args.detector)?;
-    let scanner = Scanner::new(detector, &settings).map_err(anyhow::Error::msg)?;
+    let cache = (!args.no_cache).then(|| {
+        args.cache
+            .clone()
+            .unwrap_or_else(earmark::cache::default_dir)
+    });
+    let scanner = Scanner::new(detector, &settings)
+        .map_err(anyhow::Error::msg)?
+        .with_cache(cache);
     let mut inputs = collect(&args.inputs).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         !inputs.is_empty(),
@@ -185,4 +198,63 @@ pub fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[derive(Args, Debug)]
+pub struct CacheArgs {
+    /// stats or gc.
+    pub action: String,
+    /// The cache folder (default: $EARMARK_CACHE or ~/.cache/earmark/embeddings).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// gc: remove entries not written for this many days.
+    #[arg(long)]
+    pub older_than_days: Option<f64>,
+    /// gc: then remove the oldest entries until the cache is at most this many GB.
+    #[arg(long)]
+    pub max_gb: Option<f64>,
+}
+
+pub fn run_cache(args: CacheArgs) -> anyhow::Result<ExitCode> {
+    let root = args.cache.unwrap_or_else(earmark::cache::default_dir);
+    match args.action.as_str() {
+        "stats" => {
+            let s = earmark::cache::stats(&root);
+            println!("{}", root.display());
+            for (kind, (n, bytes)) in &s.kinds {
+                println!(
+                    "  {kind:<7} {n:>8} entries {:>10.1} MB",
+                    *bytes as f64 / 1e6
+                );
+            }
+            if s.temporaries > 0 {
+                println!(
+                    "  {} temporary file(s) of interrupted writes",
+                    s.temporaries
+                );
+            }
+        }
+        "gc" => {
+            anyhow::ensure!(
+                args.max_gb.is_none_or(|g| g >= 0.0)
+                    && args.older_than_days.is_none_or(|d| d >= 0.0),
+                "--max-gb and --older-than-days must be ≥ 0"
+            );
+            let r = earmark::cache::gc(
+                &root,
+                args.older_than_days,
+                args.max_gb.map(|g| (g * 1e9) as u64),
+            );
+            println!(
+                "removed {} entries ({:.1} MB); kept {} ({:.1} MB) in {}",
+                r.removed,
+                r.freed_bytes as f64 / 1e6,
+                r.kept,
+                r.kept_bytes as f64 / 1e6,
+                root.display()
+            );
+        }
+        o => anyhow::bail!("earmark cache {o:?}: use stats or gc"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

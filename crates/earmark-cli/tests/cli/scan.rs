@@ -61,6 +61,7 @@ fn scan_contract_resume_and_shards() {
     .unwrap();
     let single = data.join("audio/synth_0010.wav");
     let scan_out = d.join("scan");
+    let scan_cache = d.join("scan-cache");
     let scan = |extra: &[&str], out_dir: &Path| {
         let mut a = vec![
             "scan",
@@ -68,6 +69,8 @@ fn scan_contract_resume_and_shards() {
             det.to_str().unwrap(),
             "--out",
             out_dir.to_str().unwrap(),
+            "--cache",
+            scan_cache.to_str().unwrap(),
         ];
         a.extend_from_slice(extra);
         a.push(rec.to_str().unwrap());
@@ -131,6 +134,24 @@ fn scan_contract_resume_and_shards() {
         events
     );
 
+    // The embedding cache: a fresh output folder reads every window row from it, and a
+    // corrupted entry is recomputed, with the same events either way.
+    let mut entries = Vec::new();
+    for e in walk(&scan_cache.join("scan")) {
+        entries.push(e);
+    }
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    std::fs::write(&entries[0], b"PK\x03\x04truncated").unwrap();
+    let again = d.join("scan-again");
+    let out = scan(&[], &again);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(again.join("events.tsv")).unwrap(),
+        events
+    );
+    let out = earmark(&["cache", "stats", "--cache", scan_cache.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("scan"), "{}", text(&out.stdout));
+
     // Shards of an array job, merged, give the single run's events.
     let sharded = d.join("sharded");
     for i in 0..2 {
@@ -155,6 +176,20 @@ fn scan_contract_resume_and_shards() {
     b.sort();
     assert_eq!(a, b);
     assert_eq!(json(&sharded.join("summary.json"))["files_done"], 4);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]

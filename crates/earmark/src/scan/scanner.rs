@@ -70,6 +70,9 @@ pub struct Scanner {
     pub labels: LabelSet,
     pub post: PostProcess,
     merge: Merge,
+    /// Root of the embedding cache (pooled detectors cache their window rows).
+    cache: Option<std::path::PathBuf>,
+    encoder_key: String,
 }
 
 fn data(what: impl ToString) -> String {
@@ -185,7 +188,16 @@ impl Scanner {
             labels,
             post,
             merge: settings.merge,
+            cache: None,
+            encoder_key: id,
         })
+    }
+
+    /// Cache pooled window rows under `root` (see [`crate::cache`]); a second scan of the same
+    /// audio with the same encoder, layers, window, hop and pooling skips decoding and encoding.
+    pub fn with_cache(mut self, root: Option<std::path::PathBuf>) -> Self {
+        self.cache = root;
+        self
     }
 
     pub fn window_secs(&self) -> f64 {
@@ -200,13 +212,12 @@ impl Scanner {
     fn window_scores(&self, frames: &Frames) -> Result<Vec<f32>, String> {
         let c = self.columns.len();
         match &self.detector.model {
-            DetectorModel::Pooled(m) => {
-                let pooling = self.pooling.unwrap_or_default();
-                let row = pooling.pool(&frames.data, frames.dim);
-                let p = m
-                    .predict_proba(earmark_heads::Rows::new(&row, 1, row.len()).map_err(data)?)
-                    .map_err(data)?;
-                Ok(self.columns.iter().map(|&k| p[k] as f32).collect())
+            DetectorModel::Pooled(_) => {
+                let row = self
+                    .pooling
+                    .unwrap_or_default()
+                    .pool(&frames.data, frames.dim);
+                self.row_probs(&row)
             }
             DetectorModel::Mil(m) => {
                 let ex = Example {
@@ -245,7 +256,108 @@ impl Scanner {
 
     /// Scans one recording; `keep_scores` keeps the merged score curve for output.
     pub fn scan(&self, path: &Path, id: &str, keep_scores: bool) -> Result<FileResult, String> {
-        scan_stream(self, &self.plan(), path, id, keep_scores)
+        let entry = match (&self.cache, &self.detector.model) {
+            (Some(root), DetectorModel::Pooled(_)) => {
+                let sha = crate::cache::file_sha256(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let key = crate::cache::sha256_hex(
+                    format!(
+                        "{}|scan|{}|{}|{}|{}|{:?}",
+                        crate::cache::FORMAT_VERSION,
+                        self.encoder_key,
+                        self.layers,
+                        self.window_samples,
+                        self.hop_samples,
+                        self.pooling
+                    )
+                    .as_bytes(),
+                );
+                Some(
+                    root.join("scan")
+                        .join(&key[..16])
+                        .join(format!("{sha}.npz")),
+                )
+            }
+            _ => None,
+        };
+        if let Some(p) = entry.as_ref().filter(|p| p.exists()) {
+            if let Some((rows, end, windows)) = read_rows(p) {
+                return self.replay(&rows, end, windows, id, keep_scores);
+            }
+        }
+        let Some(p) = entry else {
+            return scan_stream(self, &self.plan(), path, id, keep_scores);
+        };
+        let rec = Recorder {
+            s: self,
+            rows: std::cell::RefCell::new(Vec::new()),
+        };
+        let r = scan_stream(&rec, &self.plan(), path, id, keep_scores)?;
+        let rows = rec.rows.into_inner();
+        let end = (r.audio_secs * self.sample_rate() as f64).round() as u64;
+        // A cache that cannot be written costs speed, not the scan.
+        if let Err(e) = write_rows(&p, &rows, end, r.windows) {
+            eprintln!("warning: embedding cache {}: {e}", p.display());
+        }
+        Ok(r)
+    }
+
+    /// Scores and events from cached window rows, without audio.
+    fn replay(
+        &self,
+        rows: &[(Vec<f32>, u64)],
+        end: u64,
+        windows: usize,
+        id: &str,
+        keep_scores: bool,
+    ) -> Result<FileResult, String> {
+        let c = self.columns.len();
+        let mut st = Stitcher::new(self.score_grid, c, self.merge).map_err(data)?;
+        let mut curve = Vec::new();
+        for (k, (row, len)) in rows.iter().enumerate() {
+            let start = k as u64 * self.hop_samples;
+            let cells = self.cells(&self.row_probs(row)?, *len);
+            let f = Frames::new(cells, c, self.score_grid.shifted(start as i64)).map_err(data)?;
+            st.add(&f).map_err(data)?;
+            curve.extend_from_slice(&st.drain_ready(start + self.hop_samples).data);
+        }
+        curve.extend_from_slice(&st.finish(end).data);
+        let scores = Frames::new(curve, c, self.score_grid).map_err(data)?;
+        let ev = events(&scores, &self.labels, id, &self.post, Some(end)).map_err(data)?;
+        Ok(FileResult {
+            events: ev,
+            scores: keep_scores.then_some(scores),
+            audio_secs: end as f64 / self.sample_rate() as f64,
+            windows,
+        })
+    }
+
+    /// The encoder's frames of one window's real samples (selected layers concatenated).
+    fn frames_of(&self, samples: &[f32], path: &Path) -> Result<Frames, String> {
+        let out = self
+            .model
+            .encoder
+            .encode(samples, &self.layers)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let refs: Vec<&Frames> = out.layers.iter().map(|(_, f)| f).collect();
+        earmark_encoders::concat_layers(&refs).map_err(data)
+    }
+
+    /// A pooled head's calibrated probabilities of the event columns for one row.
+    fn row_probs(&self, row: &[f32]) -> Result<Vec<f32>, String> {
+        let DetectorModel::Pooled(m) = &self.detector.model else {
+            return Err("row probabilities need a pooled-embedding head".into());
+        };
+        let p = m
+            .predict_proba(earmark_heads::Rows::new(row, 1, row.len()).map_err(data)?)
+            .map_err(data)?;
+        Ok(self.columns.iter().map(|&k| p[k] as f32).collect())
+    }
+
+    /// A window's probabilities on every hop cell its `len` real samples cover.
+    fn cells(&self, probs: &[f32], len: u64) -> Vec<f32> {
+        let n = len.div_ceil(self.hop_samples) as usize;
+        (0..n).flat_map(|_| probs.iter().copied()).collect()
     }
 }
 
@@ -354,24 +466,100 @@ impl WindowScorer for Scanner {
     }
 
     fn score(&self, samples: &[f32], path: &Path) -> Result<Vec<f32>, String> {
-        let out = self
-            .model
-            .encoder
-            .encode(samples, &self.layers)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let refs: Vec<&Frames> = out.layers.iter().map(|(_, f)| f).collect();
-        let frames = earmark_encoders::concat_layers(&refs).map_err(data)?;
+        let frames = self.frames_of(samples, path)?;
         if frames.n_frames() == 0 {
             return Ok(Vec::new());
         }
         let s = self.window_scores(&frames)?;
         Ok(match self.detector.model {
             DetectorModel::Mil(_) => s,
-            // The window's probability on every hop cell its real audio covers.
-            DetectorModel::Pooled(_) => {
-                let cells = (samples.len() as u64).div_ceil(self.hop_samples) as usize;
-                (0..cells).flat_map(|_| s.iter().copied()).collect()
-            }
+            DetectorModel::Pooled(_) => self.cells(&s, samples.len() as u64),
         })
     }
+}
+
+/// A pooled detector's scorer that keeps each window's pooled row for the cache.
+struct Recorder<'a> {
+    s: &'a Scanner,
+    rows: std::cell::RefCell<Vec<(Vec<f32>, u64)>>,
+}
+
+impl WindowScorer for Recorder<'_> {
+    fn sample_rate(&self) -> u32 {
+        self.s.sample_rate()
+    }
+    fn window_grid(&self) -> FrameGrid {
+        self.s.window_grid()
+    }
+    fn file_grid(&self) -> FrameGrid {
+        self.s.file_grid()
+    }
+    fn n_classes(&self) -> usize {
+        self.s.n_classes()
+    }
+    fn min_samples(&self) -> usize {
+        self.s.min_samples()
+    }
+    fn score(&self, samples: &[f32], path: &Path) -> Result<Vec<f32>, String> {
+        let frames = self.s.frames_of(samples, path)?;
+        if frames.n_frames() == 0 {
+            // Keep window k at index k: an unscorable window can only be the last one.
+            return Ok(Vec::new());
+        }
+        let row = self
+            .s
+            .pooling
+            .unwrap_or_default()
+            .pool(&frames.data, frames.dim);
+        let probs = self.s.row_probs(&row)?;
+        self.rows.borrow_mut().push((row, samples.len() as u64));
+        Ok(self.s.cells(&probs, samples.len() as u64))
+    }
+}
+
+fn write_rows(p: &Path, rows: &[(Vec<f32>, u64)], end: u64, windows: usize) -> std::io::Result<()> {
+    let dim = rows.first().map_or(0, |r| r.0.len());
+    let mut npz = crate::npz::Npz::new();
+    let flat: Vec<f32> = rows.iter().flat_map(|r| r.0.iter().copied()).collect();
+    npz.add_f32("rows", &[rows.len(), dim], &flat);
+    // Window lengths in samples (exact in f32 below 2^24 samples, ~17 min at 16 kHz).
+    let lens: Vec<f32> = rows.iter().map(|r| r.1 as f32).collect();
+    npz.add_f32("lens", &[rows.len()], &lens);
+    npz.add_i64("end", end as i64);
+    npz.add_i64("windows", windows as i64);
+    npz.write(p)
+}
+
+fn read_rows(p: &Path) -> Option<(Vec<(Vec<f32>, u64)>, u64, usize)> {
+    use crate::npy::NpyData;
+    let m = crate::npy::read_npz(p).ok()?;
+    let (NpyData::Float(r), NpyData::Float(l)) = (&m.get("rows")?.data, &m.get("lens")?.data)
+    else {
+        return None;
+    };
+    let int = |k: &str| match &m.get(k)?.data {
+        NpyData::Int(v) if v.len() == 1 => Some(v[0]),
+        _ => None,
+    };
+    let shape = &m.get("rows")?.shape;
+    let (n, dim) = (*shape.first()?, *shape.get(1)?);
+    if l.len() != n || r.len() != n * dim || dim == 0 {
+        return None;
+    }
+    let rows = (0..n)
+        .map(|i| {
+            (
+                r[i * dim..(i + 1) * dim]
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect(),
+                l[i] as u64,
+            )
+        })
+        .collect();
+    Some((
+        rows,
+        u64::try_from(int("end")?).ok()?,
+        usize::try_from(int("windows")?).ok()?,
+    ))
 }
