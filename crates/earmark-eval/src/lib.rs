@@ -9,6 +9,8 @@
 //! * [`boundary`]: onset and offset errors of matched events on positive clips, and whether the
 //!   frame score peaks inside the true event;
 //! * [`bootstrap`]: percentile bootstrap intervals over clips;
+//! * [`scores`]: threshold-free PSDS (intersection-based) and per-class best collar-based F1
+//!   from score tables, as sed_scores_eval computes them;
 //! * [`calibration`]: Brier score, reliability curve (uniform or quantile bins) and expected
 //!   calibration error, as scikit-learn computes them.
 //!
@@ -30,6 +32,7 @@ pub mod boundary;
 pub mod calibration;
 pub mod clip;
 pub mod psds;
+pub mod scores;
 pub mod sed;
 
 pub use bootstrap::{bootstrap, BootstrapOptions, Interval};
@@ -42,6 +45,10 @@ pub use clip::{
     roc_curve, Average, ClipPrf, PrCurve, RocCurve,
 };
 pub use psds::{OperatingPoint, PsdRoc, Psds, PsdsEval, PsdsParams};
+pub use scores::{
+    best_fscore, recording_id, BestFscore, ClassRoc, ClassStatistics, CollarOptions, ScorePsds,
+    ScorePsdsParams, ScoreSet, ScoreTable,
+};
 pub use sed::{
     matched_pairs, EventBasedMetrics, EventBasedOptions, Matching, SedResults, SegmentBasedMetrics,
 };

@@ -476,3 +476,139 @@ fn sklearn_calibration_metrics() {
     close("ece", ece, want);
     eprintln!("sklearn calibration metrics max abs diff {worst:e}");
 }
+
+/// The psds/scores tables with durations.tsv, keyed as sed_scores_eval keys them.
+fn score_set() -> ScoreSet {
+    let durs = durations("metrics/psds/durations.tsv");
+    let mut recs = Vec::new();
+    let dir = fixture("metrics/psds/scores");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let id = name.trim_end_matches(".tsv").to_string();
+        let t = ScoreTable::parse_tsv(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
+        let d = durs
+            .iter()
+            .find(|(f, _)| recording_id(f) == id)
+            .map(|(_, d)| *d)
+            .unwrap();
+        recs.push((id, t, d));
+    }
+    let gt = events("metrics/psds/ref.tsv");
+    ScoreSet::new(recs, gt.as_slice()).unwrap()
+}
+
+#[test]
+fn sed_scores_eval_threshold_free_psds() {
+    let j = read_json("metrics/psds.json");
+    let set = score_set();
+    assert_eq!(set.classes(), ["clap", "impact", "vocal"]);
+    assert_eq!(set.ignored_truth_events(), 0);
+    let mut worst = 0.0f64;
+    for (name, sc) in j["sed_scores_eval"].as_object().unwrap() {
+        // the scenario's parameters, as the call string and psds_eval's parameters give them
+        let p = &j["psds_eval"][name]["parameters"];
+        let f = |k: &str| p[k].as_f64().unwrap();
+        let alpha_ct = f("alpha_ct");
+        let params = ScorePsdsParams {
+            dtc_threshold: f("dtc_threshold"),
+            gtc_threshold: f("gtc_threshold"),
+            cttc_threshold: (alpha_ct != 0.0).then(|| f("cttc_threshold")),
+            alpha_ct,
+            alpha_st: f("alpha_st"),
+            max_efpr: f("max_efpr"),
+        };
+        let call = sc["call"].as_str().unwrap();
+        let cttc = params
+            .cttc_threshold
+            .map_or("None".to_string(), |v| v.to_string());
+        assert!(call.contains(&format!("cttc_threshold={cttc}")), "{call}");
+        let r = set.psds(&params).unwrap();
+        let mut close = |what: &str, got: f64, want: f64| {
+            let d = (got - want).abs();
+            worst = worst.max(d);
+            assert!(d <= 1e-9, "{name} {what}: got {got}, want {want}");
+        };
+        close("psds", r.value, sc["psds"].as_f64().unwrap());
+        for c in &r.classes {
+            close(
+                &format!("class {}", c.class),
+                c.psds,
+                sc["class_wise"][&c.class].as_f64().unwrap(),
+            );
+        }
+        assert_eq!(
+            Some(r.etpr.len() as u64),
+            sc["n_roc_points"].as_u64(),
+            "{name} PSD-ROC points"
+        );
+    }
+    // the named scenarios are the fixture's psds1 and psds2
+    let s1 = set.psds(&ScorePsdsParams::scenario1()).unwrap().value;
+    let s2 = set.psds(&ScorePsdsParams::scenario2()).unwrap().value;
+    assert_eq!(s1, set.psds(&ScorePsdsParams::scenario1()).unwrap().value);
+    assert!((s1 - j["sed_scores_eval"]["psds1"]["psds"].as_f64().unwrap()).abs() <= 1e-9);
+    assert!((s2 - j["sed_scores_eval"]["psds2"]["psds"].as_f64().unwrap()).abs() <= 1e-9);
+    eprintln!("sed_scores_eval psds max abs diff {worst:e}");
+}
+
+#[test]
+fn score_thresholds_agree_with_sed_eval_on_the_events_they_give() {
+    // The best collar-based threshold per class, applied to the tables, gives events whose
+    // sed_eval class-wise F1 is the F1 the sweep reported. sed_scores_eval compares times rounded
+    // to 6 decimals (|5.2 - 5.0| - 0.2 = 1.8e-16 is inside its collar, outside sed_eval's): a
+    // collar 4e-7 wider gives sed_eval the same decisions on these 0.1 s grids.
+    let set = score_set();
+    let gt = events("metrics/psds/ref.tsv");
+    let best = set.best_fscores(&CollarOptions::default());
+    let dir = fixture("metrics/psds/scores");
+    let labels = LabelSet::new(set.classes().iter().map(String::as_str));
+    for (c, b) in best.iter().enumerate() {
+        let b = b.as_ref().expect("every class has references");
+        assert!(b.f1 > 0.0 && b.f1 <= 1.0, "{b:?}");
+        let opts = EventBasedOptions {
+            t_collar_secs: 0.2 + 4e-7,
+            ..Default::default()
+        };
+        let mut m = EventBasedMetrics::new(labels.clone(), opts).unwrap();
+        for id in set.ids() {
+            let t = ScoreTable::parse_tsv(
+                &std::fs::read_to_string(dir.join(format!("{id}.tsv"))).unwrap(),
+            )
+            .unwrap();
+            let file = format!("{id}.wav");
+            let est = t.events(c, b.threshold, &file, &b.class);
+            let r = gt.for_file(&file).for_label(&b.class);
+            m.evaluate(r.as_slice(), &est);
+        }
+        let got = m
+            .results()
+            .class(&b.class)
+            .unwrap()
+            .metrics
+            .f_measure
+            .f_measure;
+        assert!(
+            (got - b.f1).abs() < 1e-12,
+            "{}: sed_eval {got} vs sweep {}",
+            b.class,
+            b.f1
+        );
+        // the same counts one step either side: no other threshold beats it
+        let st = &set.collar_statistics(&CollarOptions::default())[c];
+        for i in 0..st.scores.len() {
+            let (tp, fp) = (st.tps[i] as f64, st.fps[i] as f64);
+            let f = 2.0 * tp / (2.0 * tp + fp + (b.n_ref as f64 - tp));
+            assert!(
+                f <= b.f1 + 1e-12,
+                "{}: {f} at {} beats {}",
+                b.class,
+                st.scores[i],
+                b.f1
+            );
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod demo;
 pub mod detector;
 pub mod embed;
+pub mod evaluate;
 pub mod hub;
 pub mod models;
 pub mod npy;

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod embed;
+pub mod eval;
 pub mod features;
 pub mod info;
 pub mod models;

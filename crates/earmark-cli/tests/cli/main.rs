@@ -6,6 +6,7 @@ use ndarray_npy::ReadNpyExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod eval;
 mod scan;
 mod train;
 

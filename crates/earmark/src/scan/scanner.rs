@@ -530,7 +530,11 @@ fn write_rows(p: &Path, rows: &[(Vec<f32>, u64)], end: u64, windows: usize) -> s
     npz.write(p)
 }
 
-fn read_rows(p: &Path) -> Option<(Vec<(Vec<f32>, u64)>, u64, usize)> {
+/// Cached pooled rows of a recording: each window's row and its real length in samples, the
+/// recording's length in samples, and how many windows the scan cut.
+type CachedRows = (Vec<(Vec<f32>, u64)>, u64, usize);
+
+fn read_rows(p: &Path) -> Option<CachedRows> {
     use crate::npy::NpyData;
     let m = crate::npy::read_npz(p).ok()?;
     let (NpyData::Float(r), NpyData::Float(l)) = (&m.get("rows")?.data, &m.get("lens")?.data)
