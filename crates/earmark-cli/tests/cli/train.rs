@@ -223,8 +223,8 @@ fn train_from_audio_with_weak_and_strong_labels() {
     assert_eq!(m["input"]["labels"], "weak");
     assert_eq!(m["input"]["window_secs"], 3.0);
     assert!(text(&out.stderr).contains("skipped broken.wav"));
-    // The second run reads every embedding from the cache.
-    let n_cached = std::fs::read_dir(&cache)
+    // Every recording's frames are in the cache (content-addressed, under frames/<key>/).
+    let n_cached = std::fs::read_dir(cache.join("frames"))
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
         .count();
