@@ -23,7 +23,11 @@ pub struct ScanArgs {
     /// Also write each recording's frame scores: scores/<name>.tsv (sed_scores_eval's format).
     #[arg(long)]
     pub scores: bool,
-    /// Extra event formats (comma-separated): audacity, raven (one file per recording), jsonl, csv.
+    /// With --scores, also scores/<name>.npz (float32 [frames, classes], classes, frame grid).
+    #[arg(long, requires = "scores")]
+    pub scores_npz: bool,
+    /// Extra event formats (comma-separated): per-file (events/<name>.tsv), audacity, raven (one
+    /// file per recording), jsonl, csv.
     #[arg(long, value_delimiter = ',')]
     pub format: Vec<EventFormat>,
     /// Threshold for every class, or CLASS=P for one (repeatable); default: the detector's.
@@ -67,7 +71,8 @@ pub struct ScanArgs {
 pub struct MergeArgs {
     /// The scan's output folder holding shard-*-of-* folders.
     pub out: PathBuf,
-    /// Extra event formats, as for scan.
+    /// Combined event formats to write anew (jsonl, csv); per-recording files are copied from
+    /// the shards.
     #[arg(long, value_delimiter = ',')]
     pub format: Vec<EventFormat>,
 }
@@ -135,6 +140,7 @@ pub fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let opts = RunOptions {
         out: args.out.clone(),
         scores: args.scores,
+        scores_npz: args.scores_npz,
         formats: args.format.clone(),
         shard,
         restart: args.restart,

@@ -77,7 +77,15 @@ fn scan_contract_resume_and_shards() {
         a.push(single.to_str().unwrap());
         earmark(&a)
     };
-    let out = scan(&["--scores", "--format", "csv,audacity"], &scan_out);
+    let out = scan(
+        &[
+            "--scores",
+            "--scores-npz",
+            "--format",
+            "csv,audacity,per-file",
+        ],
+        &scan_out,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("failed night/broken.wav"),
@@ -113,6 +121,14 @@ fn scan_contract_resume_and_shards() {
         assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r[2])));
     }
     assert!(scan_out.join("events.csv").is_file());
+    assert!(scan_out.join("events/synth_0010.tsv").is_file());
+    assert!(scan_out.join("audacity/night/synth_0000.txt").is_file());
+    let npz = earmark::npy::read_npz(&scan_out.join("scores/synth_0010.npz")).unwrap();
+    assert_eq!(npz["scores"].shape[1], 1);
+    assert_eq!(
+        npz["classes"].data,
+        earmark::npy::NpyData::Str(vec!["impact".into()])
+    );
     let s = json(&scan_out.join("summary.json"));
     assert_eq!(s["files_total"], 5);
     assert_eq!(s["files_done"], 4);

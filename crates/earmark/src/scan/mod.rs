@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Write `scores/<id>.tsv` per recording.
     pub scores: bool,
+    /// Also write `scores/<id>.npz` (frame scores and grid, for numpy).
+    pub scores_npz: bool,
     /// Extra event formats besides `events.tsv`.
     pub formats: Vec<EventFormat>,
     pub shard: Option<Shard>,
@@ -142,6 +144,11 @@ pub fn run(
                 if let Some(s) = &r.scores {
                     outputs::write_scores(&scores_path, s, &scanner.labels, r.audio_secs)
                         .map_err(|e| format!("{}: {e}", scores_path.display()))?;
+                    if opts.scores_npz {
+                        let np = scores_path.with_extension("npz");
+                        outputs::write_scores_npz(&np, s, &scanner.labels)
+                            .map_err(|e| format!("{}: {e}", np.display()))?;
+                    }
                 }
                 let part = Part {
                     detector: det.clone(),
@@ -184,7 +191,8 @@ pub fn run(
         })
         .collect();
     let list = EventList { events };
-    outputs::write_events(&dir, &list, &opts.formats).map_err(|e| e.to_string())?;
+    let ids: Vec<String> = parts.iter().map(|p| p.file.clone()).collect();
+    outputs::write_events(&dir, &list, &opts.formats, &ids).map_err(|e| e.to_string())?;
     let wall = start.elapsed().as_secs_f64();
     let m = &scanner.detector.manifest;
     let thresholds = match &scanner.post.thresholds {

@@ -20,6 +20,8 @@ pub enum EventFormat {
     Jsonl,
     /// `events.csv`: `filename,onset,offset,event_label`.
     Csv,
+    /// One DCASE TSV per recording: `events/<id>.tsv` (besides the combined `events.tsv`).
+    PerFile,
 }
 
 impl std::str::FromStr for EventFormat {
@@ -31,7 +33,8 @@ impl std::str::FromStr for EventFormat {
             "raven" => Ok(EventFormat::Raven),
             "jsonl" | "json" => Ok(EventFormat::Jsonl),
             "csv" => Ok(EventFormat::Csv),
-            o => Err(format!("unknown format {o:?}: use audacity, raven, jsonl or csv (events.tsv is always written)")),
+            "per-file" | "per_file" | "tsv-per-file" => Ok(EventFormat::PerFile),
+            o => Err(format!("unknown format {o:?}: use audacity, raven, jsonl, csv or per-file (events.tsv is always written)")),
         }
     }
 }
@@ -85,6 +88,21 @@ pub fn write_scores(
     write_atomic(path, s.as_bytes())
 }
 
+/// Frame scores as `.npz` for numpy: `scores` `[frames, classes]` float32, `classes`, and the
+/// frame grid as int64 scalars (`sample_rate`, `hop_samples`, `win_samples`, `offset_samples`) —
+/// frame `i`'s centre is at `offset + i·hop + win/2` samples.
+pub fn write_scores_npz(path: &Path, scores: &Frames, labels: &LabelSet) -> std::io::Result<()> {
+    let g = scores.grid;
+    let mut npz = crate::npz::Npz::new();
+    npz.add_f32("scores", &[scores.n_frames(), scores.dim], &scores.data);
+    npz.add_strings("classes", labels.names());
+    npz.add_i64("sample_rate", g.rate as i64);
+    npz.add_i64("hop_samples", g.hop as i64);
+    npz.add_i64("win_samples", g.win as i64);
+    npz.add_i64("offset_samples", g.offset);
+    npz.write(path)
+}
+
 #[derive(Serialize)]
 struct JsonEvent<'a> {
     filename: &'a str,
@@ -93,10 +111,19 @@ struct JsonEvent<'a> {
     event_label: &'a str,
 }
 
-/// `events.tsv` and the chosen extra formats in `dir`.
-pub fn write_events(dir: &Path, list: &EventList, formats: &[EventFormat]) -> std::io::Result<()> {
+/// `events.tsv` and the chosen extra formats in `dir`; the one-file-per-recording formats get a
+/// file for each of `recordings` (empty when it has no events).
+pub fn write_events(
+    dir: &Path,
+    list: &EventList,
+    formats: &[EventFormat],
+    recordings: &[String],
+) -> std::io::Result<()> {
     write_atomic(&dir.join("events.tsv"), format_strong_tsv(list).as_bytes())?;
     let mut by_file: BTreeMap<&str, EventList> = BTreeMap::new();
+    for id in recordings {
+        by_file.entry(id.as_str()).or_default();
+    }
     for e in &list.events {
         by_file
             .entry(e.file.as_str())
@@ -110,6 +137,12 @@ pub fn write_events(dir: &Path, list: &EventList, formats: &[EventFormat]) -> st
                 for (id, evs) in &by_file {
                     let p = dir.join("audacity").join(format!("{}.txt", stem(id)));
                     write_atomic(&p, format_audacity(evs).as_bytes())?;
+                }
+            }
+            EventFormat::PerFile => {
+                for (id, evs) in &by_file {
+                    let p = dir.join("events").join(format!("{}.tsv", stem(id)));
+                    write_atomic(&p, format_strong_tsv(evs).as_bytes())?;
                 }
             }
             EventFormat::Raven => {
@@ -242,7 +275,21 @@ pub fn merge(out: &Path, formats: &[EventFormat]) -> Result<MergeSummary, String
     }
     events.sort_by(|a, b| a.file.cmp(&b.file).then(a.onset.total_cmp(&b.onset)));
     let list = EventList { events };
-    write_events(out, &list, formats).map_err(|e| e.to_string())?;
+    // Per-recording files were written by the shards; combined formats are written anew.
+    for d in &shard_dirs {
+        for kind in ["events", "audacity", "raven"] {
+            if d.join(kind).is_dir() {
+                copy_tree(&d.join(kind), &out.join(kind))
+                    .map_err(|e| format!("{}: {e}", d.display()))?;
+            }
+        }
+    }
+    let combined: Vec<EventFormat> = formats
+        .iter()
+        .copied()
+        .filter(|f| matches!(f, EventFormat::Jsonl | EventFormat::Csv))
+        .collect();
+    write_events(out, &list, &combined, &[]).map_err(|e| e.to_string())?;
     let first = summaries
         .first()
         .ok_or("no shard has finished (no summary.json)")?;
