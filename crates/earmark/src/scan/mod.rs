@@ -129,58 +129,47 @@ pub fn run(
             resumed += 1;
             audio_total += p.audio_secs;
             parts.push(p);
-            progress(
-                k + 1,
-                total,
-                audio_total,
-                start.elapsed().as_secs_f64(),
-                &input.id,
-            );
-            continue;
-        }
-        let t = Instant::now();
-        match scanner.scan(&input.path, &input.id, opts.scores) {
-            Ok(r) => {
-                if let Some(s) = &r.scores {
-                    outputs::write_scores(&scores_path, s, &scanner.labels, r.audio_secs)
-                        .map_err(|e| format!("{}: {e}", scores_path.display()))?;
-                    if opts.scores_npz {
-                        let np = scores_path.with_extension("npz");
-                        outputs::write_scores_npz(&np, s, &scanner.labels)
-                            .map_err(|e| format!("{}: {e}", np.display()))?;
+        } else {
+            let t = Instant::now();
+            match scanner.scan(&input.path, &input.id, opts.scores) {
+                Ok(r) => {
+                    if let Some(s) = &r.scores {
+                        outputs::write_scores(&scores_path, s, &scanner.labels, r.audio_secs)
+                            .map_err(|e| format!("{}: {e}", scores_path.display()))?;
+                        if opts.scores_npz {
+                            let np = scores_path.with_extension("npz");
+                            outputs::write_scores_npz(&np, s, &scanner.labels)
+                                .map_err(|e| format!("{}: {e}", np.display()))?;
+                        }
                     }
+                    let part = Part {
+                        detector: det.clone(),
+                        file: input.id.clone(),
+                        audio_secs: r.audio_secs,
+                        windows: r.windows,
+                        wall_secs: t.elapsed().as_secs_f64(),
+                        events: r
+                            .events
+                            .events
+                            .iter()
+                            .map(|e| (e.onset, e.offset, e.label.clone()))
+                            .collect(),
+                    };
+                    let text = serde_json::to_string(&part).map_err(|e| e.to_string())?;
+                    write_atomic(&pp, text.as_bytes())
+                        .map_err(|e| format!("{}: {e}", pp.display()))?;
+                    fresh_secs += r.audio_secs;
+                    audio_total += r.audio_secs;
+                    parts.push(part);
                 }
-                let part = Part {
-                    detector: det.clone(),
+                Err(reason) => failures.push(Failure {
                     file: input.id.clone(),
-                    audio_secs: r.audio_secs,
-                    windows: r.windows,
-                    wall_secs: t.elapsed().as_secs_f64(),
-                    events: r
-                        .events
-                        .events
-                        .iter()
-                        .map(|e| (e.onset, e.offset, e.label.clone()))
-                        .collect(),
-                };
-                let text = serde_json::to_string(&part).map_err(|e| e.to_string())?;
-                write_atomic(&pp, text.as_bytes()).map_err(|e| format!("{}: {e}", pp.display()))?;
-                fresh_secs += r.audio_secs;
-                audio_total += r.audio_secs;
-                parts.push(part);
+                    reason,
+                }),
             }
-            Err(reason) => failures.push(Failure {
-                file: input.id.clone(),
-                reason,
-            }),
         }
-        progress(
-            k + 1,
-            total,
-            audio_total,
-            start.elapsed().as_secs_f64(),
-            &input.id,
-        );
+        let wall = start.elapsed().as_secs_f64();
+        progress(k + 1, total, audio_total, wall, &input.id);
     }
     let events: Vec<Event> = parts
         .iter()
