@@ -165,7 +165,11 @@ pub fn audio_input(
     let enc = model.encoder.as_ref();
     let spec = EncoderSpec {
         name: encoder.to_string(),
-        source: model.source.display().to_string(),
+        // Absolute, so a scan from another folder can find a checkpoint given by relative path.
+        source: std::fs::canonicalize(&model.source)
+            .unwrap_or_else(|_| model.source.clone())
+            .display()
+            .to_string(),
         checkpoint_id: key,
         layers: layers.to_string(),
         sample_rate: enc.sample_rate(),

@@ -90,7 +90,17 @@ impl Scanner {
                 detector.dir.display()
             )
         })?;
+        // The name as given at training (a registry name, or a path relative to where `train`
+        // ran), else the resolved source path the manifest recorded.
         let model = load_model(&spec.name, &LoadOptions::from_env())
+            .or_else(|e| {
+                let src = Path::new(&spec.source);
+                if src.exists() {
+                    load_model(&spec.source, &LoadOptions::from_env())
+                } else {
+                    Err(e)
+                }
+            })
             .map_err(|e| format!("encoder {} of the detector: {e}", spec.name))?;
         let id = encoder_id(&model, &spec.name);
         if id != spec.checkpoint_id {
