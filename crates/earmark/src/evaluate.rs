@@ -248,22 +248,35 @@ pub fn read_durations(path: &Path) -> Result<Vec<(String, f64)>, EvaluateError> 
 /// Parsed score tables keyed by recording id, and the tables that failed.
 pub type ScoreDir = (Vec<(String, ScoreTable)>, Vec<FailedFile>);
 
-/// Reads every `*.tsv` of `dir` (sorted by name): parsed tables keyed by recording id, and the
-/// files that failed (named, with the line).
+fn tsv_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            tsv_files(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "tsv") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every `*.tsv` under `dir`, sub-folders included (as `earmark scan --scores` writes
+/// recordings of sub-folders), sorted: parsed tables keyed by recording id (the path relative to
+/// `dir` without `.tsv`, `/`-separated, matching a truth filename `sub/name.wav`), and the files
+/// that failed (named, with the line).
 pub fn read_score_dir(dir: &Path) -> Result<ScoreDir, EvaluateError> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tsv"))
-        .collect();
+    let mut names: Vec<PathBuf> = Vec::new();
+    tsv_files(dir, &mut names).map_err(io(dir))?;
     names.sort();
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
     let mut classes: Option<(Vec<String>, String)> = None;
     for p in names {
-        let id = p
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let rel = p.strip_prefix(dir).unwrap_or(&p).with_extension("");
+        let id = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         let parsed = std::fs::read_to_string(&p)
             .map_err(|e| e.to_string())
             .and_then(|t| ScoreTable::parse_tsv(&t).map_err(|e| e.to_string()));
