@@ -290,44 +290,7 @@ fn psds_eval_operating_points_and_scores() {
     eprintln!("psds_eval max abs diff {:e}", d.0);
 }
 
-/// Minimal little-endian .npy reader for the sklearn fixtures (f8 and i8, C order).
-fn npy(rel: &str) -> (Vec<f64>, Vec<usize>) {
-    let b = std::fs::read(fixture(rel)).unwrap();
-    assert_eq!(&b[..6], b"\x93NUMPY");
-    let (hlen, start) = if b[6] == 1 {
-        (u16::from_le_bytes([b[8], b[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12)
-    };
-    let header = std::str::from_utf8(&b[start..start + hlen]).unwrap();
-    assert!(header.contains("'fortran_order': False"));
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    let data = &b[start + hlen..];
-    let v = data
-        .chunks_exact(8)
-        .map(|c| {
-            let a: [u8; 8] = c.try_into().unwrap();
-            if header.contains("'<f8'") {
-                f64::from_le_bytes(a)
-            } else if header.contains("'<i8'") {
-                i64::from_le_bytes(a) as f64
-            } else {
-                panic!("dtype in {header}")
-            }
-        })
-        .collect();
-    (v, shape)
-}
+use earmark_testkit::read_npy_f64 as npy;
 
 #[test]
 fn sklearn_ranking_metrics() {

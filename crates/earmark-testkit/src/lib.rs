@@ -29,6 +29,28 @@ pub fn read_npy_f32(rel: &str) -> (Vec<f32>, Vec<usize>) {
     (a.into_raw_vec_and_offset().0, shape)
 }
 
+/// A float64 or int64 `.npy` fixture (the scikit-learn metric inputs and outputs) as (flat
+/// values widened to f64, shape).
+pub fn read_npy_f64(rel: &str) -> (Vec<f64>, Vec<usize>) {
+    let path = fixture(rel);
+    let open = || File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if let Ok(a) = ArrayD::<f64>::read_npy(open()) {
+        let shape = a.shape().to_vec();
+        return (a.into_raw_vec_and_offset().0, shape);
+    }
+    let a = ArrayD::<i64>::read_npy(open())
+        .unwrap_or_else(|e| panic!("{}: neither f8 nor i8: {e}", path.display()));
+    let shape = a.shape().to_vec();
+    (
+        a.into_raw_vec_and_offset()
+            .0
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        shape,
+    )
+}
+
 /// One float32 array from an `.npz` fixture as (flat data, shape).
 pub fn read_npz_f32(rel: &str, key: &str) -> (Vec<f32>, Vec<usize>) {
     let path = fixture(rel);

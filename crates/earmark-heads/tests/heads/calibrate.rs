@@ -8,35 +8,14 @@ use earmark_heads::{
     fit_calibrated, stratified_kfold, Calibrated, Calibration, Calibrator, Classifier,
     FittedCalibrator, HeadError, Isotonic, Learner, Rows, Sigmoid, Targets, Task,
 };
-use earmark_testkit::{fixture, read_json, Rng};
+use earmark_testkit::{read_json, Rng};
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------- helpers
 
-/// Minimal little-endian .npy reader for the sklearn fixtures (f8 and i8, C order).
+/// A scikit-learn fixture array (f8 or i8), flat.
 fn npy(rel: &str) -> Vec<f64> {
-    let b = std::fs::read(fixture(rel)).unwrap();
-    assert_eq!(&b[..6], b"\x93NUMPY");
-    let (hlen, start) = if b[6] == 1 {
-        (u16::from_le_bytes([b[8], b[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12)
-    };
-    let header = std::str::from_utf8(&b[start..start + hlen]).unwrap();
-    assert!(header.contains("'fortran_order': False"));
-    b[start + hlen..]
-        .chunks_exact(8)
-        .map(|c| {
-            let a: [u8; 8] = c.try_into().unwrap();
-            if header.contains("'<f8'") {
-                f64::from_le_bytes(a)
-            } else if header.contains("'<i8'") {
-                i64::from_le_bytes(a) as f64
-            } else {
-                panic!("dtype in {header}")
-            }
-        })
-        .collect()
+    earmark_testkit::read_npy_f64(rel).0
 }
 
 fn json_f64s(v: &serde_json::Value) -> Vec<f64> {
