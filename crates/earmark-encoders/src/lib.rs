@@ -32,9 +32,11 @@
 
 pub mod adapt;
 pub mod ast;
+pub mod beats;
 pub mod builtin;
 pub mod checkpoint;
 mod cpu;
+pub mod eat;
 mod encoder;
 mod error;
 pub mod nn;
