@@ -50,6 +50,8 @@ enum Command {
     /// Metrics of predicted events against references (clip, segment, event, boundaries), and
     /// threshold-free PSDS and per-class thresholds from score tables.
     Eval(commands::eval::EvalArgs),
+    /// The local web page: recordings on a timeline, threshold slider, train and scan dialogs.
+    Serve(commands::serve::ServeArgs),
     /// The full loop from weak labels to boundaries: report.html, metrics.json, decision.md.
     Workflow(commands::workflow::WorkflowArgs),
 }
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Cache(args) => commands::scan::run_cache(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(code) => code,

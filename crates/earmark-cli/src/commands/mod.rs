@@ -8,6 +8,7 @@ pub mod info;
 pub mod models;
 pub mod predict;
 pub mod scan;
+pub mod serve;
 pub mod synth;
 pub mod train;
 pub mod workflow;

@@ -5,7 +5,7 @@
 
 use crate::cache::encoder_id;
 use crate::detector::rows::EmbeddingPooling;
-use crate::detector::{Detector, DetectorModel};
+use crate::detector::{Detector, DetectorModel, Manifest};
 use crate::models::{load_model, LoadOptions, LoadedModel};
 use earmark_audio::{LastWindow, WindowOptions, Windows};
 use earmark_core::{EventList, FrameGrid, Frames, LabelSet};
@@ -43,6 +43,64 @@ impl Default for ScanSettings {
             hop_secs: None,
         }
     }
+}
+
+/// What a detector's scores are and how they become events: the probability columns a scan keeps
+/// (binary detectors keep the positive class), their labels, and the post-processing with the
+/// thresholds resolved (`settings` over the detector's own). The web page re-thresholds cached
+/// scores through this same function, so its events are the scan's.
+pub fn score_columns(
+    m: &Manifest,
+    is_mil: bool,
+    settings: &ScanSettings,
+) -> Result<(Vec<usize>, LabelSet, PostProcess), String> {
+    let columns: Vec<usize> = match m.task {
+        Task::Binary => vec![1],
+        t => (0..t.n_classes()).collect(),
+    };
+    let names = columns
+        .iter()
+        .map(|&c| m.classes.get(c).cloned())
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| {
+            format!(
+                "detector.json lists {} classes for a {:?} task",
+                m.classes.len(),
+                m.task
+            )
+        })?;
+    for k in settings.thresholds.keys() {
+        if !names.contains(k) {
+            return Err(format!(
+                "--threshold {k}=…: the detector's classes are {names:?}"
+            ));
+        }
+    }
+    let mut by_label = BTreeMap::new();
+    for n in &names {
+        let t = settings
+            .thresholds
+            .get(n)
+            .copied()
+            .or(settings.threshold)
+            .or_else(|| m.thresholds.get(n).map(|t| t.value as f32))
+            .unwrap_or(0.5);
+        by_label.insert(n.clone(), t);
+    }
+    let post = PostProcess {
+        thresholds: PerClass::ByLabel(by_label),
+        hysteresis: None,
+        median_filter_frames: PerClass::All(settings.median_filter_frames.unwrap_or(if is_mil {
+            3
+        } else {
+            1
+        })),
+        min_event_secs: PerClass::All(settings.min_event_secs),
+        merge_gap_secs: PerClass::All(settings.merge_gap_secs),
+    };
+    let labels = LabelSet::new(names);
+    post.validate(&labels).map_err(|e| e.to_string())?;
+    Ok((columns, labels, post))
 }
 
 /// What one recording gave.
@@ -150,42 +208,7 @@ impl Scanner {
         } else {
             Some(m.input.pooling.parse::<EmbeddingPooling>().map_err(data)?)
         };
-        let columns: Vec<usize> = match m.task {
-            Task::Binary => vec![1],
-            t => (0..t.n_classes()).collect(),
-        };
-        let names: Vec<String> = columns.iter().map(|&c| m.classes[c].clone()).collect();
-        for k in settings.thresholds.keys() {
-            if !names.contains(k) {
-                return Err(format!(
-                    "--threshold {k}=…: the detector's classes are {names:?}"
-                ));
-            }
-        }
-        let mut by_label = BTreeMap::new();
-        for n in &names {
-            let t = settings
-                .thresholds
-                .get(n)
-                .copied()
-                .or(settings.threshold)
-                .or_else(|| m.thresholds.get(n).map(|t| t.value as f32))
-                .unwrap_or(0.5);
-            by_label.insert(n.clone(), t);
-        }
-        let post = PostProcess {
-            thresholds: PerClass::ByLabel(by_label),
-            hysteresis: None,
-            median_filter_frames: PerClass::All(
-                settings
-                    .median_filter_frames
-                    .unwrap_or(if is_mil { 3 } else { 1 }),
-            ),
-            min_event_secs: PerClass::All(settings.min_event_secs),
-            merge_gap_secs: PerClass::All(settings.merge_gap_secs),
-        };
-        let labels = LabelSet::new(names);
-        post.validate(&labels).map_err(|e| e.to_string())?;
+        let (columns, labels, post) = score_columns(m, is_mil, settings)?;
         Ok(Scanner {
             detector,
             model,
