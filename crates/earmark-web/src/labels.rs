@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Span {
     pub onset: f64,
     pub offset: f64,
@@ -22,6 +23,7 @@ pub struct Span {
 
 /// What `GET /api/labels` answers and `PUT /api/labels` takes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct RecordingLabels {
     #[serde(default)]
     pub strong: Vec<Span>,
