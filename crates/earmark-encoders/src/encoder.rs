@@ -108,6 +108,13 @@ pub struct EncoderOutput {
     pub logits: Option<Vec<f32>>,
     /// Class names for `logits` (from the config's `id2label`).
     pub classes: Option<Vec<String>>,
+    /// The model's own clip summary at each selected hidden state (EAT: the CLS token, row 0 of
+    /// the tokens), `(hidden-state index, [dim])`; hidden state `L` is included whenever it was
+    /// computed. A named pooling choice, never a frame.
+    pub cls: Option<Vec<(usize, Vec<f32>)>>,
+    /// Classifier logits per frame, `[frames, classes]` on the layers' grid, before any
+    /// sigmoid: for heads applied to every token (BEATs), whose clip `logits` are their mean.
+    pub frame_logits: Option<Frames>,
 }
 
 /// A pretrained audio encoder: waveform in, frames per layer out, each with its grid.

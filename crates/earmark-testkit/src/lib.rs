@@ -26,7 +26,8 @@ pub fn read_npy_f32(rel: &str) -> (Vec<f32>, Vec<usize>) {
     let f = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let a = ArrayD::<f32>::read_npy(f).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let shape = a.shape().to_vec();
-    (a.into_raw_vec_and_offset().0, shape)
+    // Logical (C) order whatever the file's layout: numpy may store an array column-major.
+    (a.iter().copied().collect(), shape)
 }
 
 /// A float64 or int64 `.npy` fixture (the scikit-learn metric inputs and outputs) as (flat
@@ -36,19 +37,12 @@ pub fn read_npy_f64(rel: &str) -> (Vec<f64>, Vec<usize>) {
     let open = || File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     if let Ok(a) = ArrayD::<f64>::read_npy(open()) {
         let shape = a.shape().to_vec();
-        return (a.into_raw_vec_and_offset().0, shape);
+        return (a.iter().copied().collect(), shape);
     }
     let a = ArrayD::<i64>::read_npy(open())
         .unwrap_or_else(|e| panic!("{}: neither f8 nor i8: {e}", path.display()));
     let shape = a.shape().to_vec();
-    (
-        a.into_raw_vec_and_offset()
-            .0
-            .into_iter()
-            .map(|v| v as f64)
-            .collect(),
-        shape,
-    )
+    (a.iter().map(|&v| v as f64).collect(), shape)
 }
 
 /// One float32 array from an `.npz` fixture as (flat data, shape).
@@ -61,7 +55,8 @@ pub fn read_npz_f32(rel: &str, key: &str) -> (Vec<f32>, Vec<usize>) {
         .or_else(|_| npz.by_name(key))
         .unwrap_or_else(|e| panic!("{}: key {key}: {e}", path.display()));
     let shape = a.shape().to_vec();
-    (a.into_raw_vec_and_offset().0, shape)
+    // Logical (C) order whatever the file's layout: numpy may store an array column-major.
+    (a.iter().copied().collect(), shape)
 }
 
 /// A JSON fixture.
