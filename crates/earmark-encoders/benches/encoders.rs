@@ -3,6 +3,13 @@
 //! - `hubert_base_10s`: transformers `HubertConfig()` defaults (768 wide, 12 layers, group-norm
 //!   conv extractor, 128-tap positional conv in 16 groups) on 160 000 samples.
 //! - `ast_1024_frames`: `ASTConfig(max_length=1024)` (768 wide, 12 layers, 1214 tokens).
+//! - `beats_iter3_10s`: the published `BEATs_iter3` config (512-wide patches, 768 wide, 12
+//!   layers, 128-tap positional conv in 16 groups, 320 relative-position buckets up to 800) on
+//!   the 998 fbank frames of 10 s (496 tokens), from the normalised fbank.
+//! - `eat_base_1024_frames` / `eat_base_round16_1008_frames`: EAT-base fine-tuned on AS-2M
+//!   (`EATConfig(model_variant="finetune")`: 768 wide, 12 layers, 12 heads, MLP 3072, 527
+//!   classes) on a 10 s window's 998 fbank frames fitted to 1024 (the default `--eat-frames`,
+//!   513 tokens) or rounded up to 1008 (`round16`, 505 tokens); logits included.
 //!
 //! `cargo bench -p earmark-encoders`; compare with
 //! `shared/bench/reference.py --only HUBERT_BASE` / `--only AST` at the same thread count
@@ -14,6 +21,7 @@ use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
 use criterion::{criterion_group, criterion_main, Criterion};
 use earmark_encoders::ast::{AstModel, Config as AstConfig};
+use earmark_encoders::eat::{Config as EatConfig, EatModel};
 use earmark_encoders::wav2vec2::{Config, Wav2Vec2Model};
 use std::time::{Duration, Instant};
 
@@ -99,6 +107,49 @@ fn ast(c: &mut Criterion) {
     c.bench_function("ast_1024_frames", |b| b.iter(&mut run));
 }
 
+fn eat(c: &mut Criterion) {
+    let cfg = EatConfig::base_finetuned();
+    let model = EatModel::new(&cfg, random_vb()).expect("EAT");
+    let all: Vec<usize> = (0..=model.num_layers()).collect();
+    for (label, id, frames) in [
+        (
+            "EAT-base 1024 frames (10 s padded)",
+            "eat_base_1024_frames",
+            1024,
+        ),
+        (
+            "EAT-base 1008 frames (10 s round16)",
+            "eat_base_round16_1008_frames",
+            1008,
+        ),
+    ] {
+        let x = Tensor::randn(0f32, 0.5, (1, frames, cfg.mel_bins), &Device::Cpu).expect("fbank");
+        let mut run = || {
+            let out = model.forward(&x, &all, true).expect("forward");
+            assert_eq!(out.hidden_states.len(), all.len());
+            assert!(out.logits.is_some());
+            std::hint::black_box(out);
+        };
+        report(label, &mut run);
+        c.bench_function(id, |b| b.iter(&mut run));
+    }
+}
+
+fn beats(c: &mut Criterion) {
+    use earmark_encoders::beats::{BeatsModel, Config as BeatsConfig};
+    let model = BeatsModel::new(&BeatsConfig::iter3(), random_vb()).expect("BEATs iter3");
+    // 10 s at 16 kHz: 1 + (160 000 − 400) / 160 = 998 fbank frames, 62 columns, 496 tokens.
+    let x = Tensor::randn(0f32, 0.5, (1, 998, 128), &Device::Cpu).expect("fbank");
+    let all: Vec<usize> = (0..=model.num_layers()).collect();
+    let mut run = || {
+        let out = model.forward(&x, &all, true).expect("forward");
+        assert_eq!(out.hidden_states.len(), all.len());
+        std::hint::black_box(out);
+    };
+    report("BEATS iter3 10 s (998 frames, 496 tokens)", &mut run);
+    c.bench_function("beats_iter3_10s", |b| b.iter(&mut run));
+}
+
 /// One training step of the built-in CNN: a batch of 16 clips × 1000 log-mel frames, forward and
 /// backward (what `earmark workflow` repeats per batch for the scratch baseline).
 fn scratch_train_step(c: &mut Criterion) {
@@ -122,6 +173,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(15));
-    targets = hubert_base, ast, scratch_train_step
+    targets = hubert_base, ast, eat, beats, scratch_train_step
 }
 criterion_main!(encoders);
