@@ -12,7 +12,7 @@
 //   #train-labels, #train-window, #train-hop, #train-max-iter, #train-epochs
 //   #train-submit, #train-close, #train-progress (data-state), #train-status, #train-metrics
 //   #recordings (table; each row tr[data-path] has a button.rec-open), #recording-total
-//   #threshold-class, #threshold (range 0–1), #threshold-value, #threshold-save
+//   #threshold-class, #threshold (range 0–1), #threshold-value, #threshold-reset, #threshold-save
 //   #detection-count (events of the open recording; data-threshold = the threshold it reflects,
 //     "default" for the detector's own), #metrics (P/R/F1), #summary (project-wide)
 //   #rec-title, #player (<audio>), #zoom-in, #zoom-out, #zoom-fit, #label-mode, #view-range,
@@ -619,7 +619,8 @@ function fillPoolings() {
   const list = POOLINGS[$('train-head').value === 'mil' ? 'mil' : 'pooled'];
   const keep = $('train-pooling').value;
   $('train-pooling').replaceChildren(...list.map((p) => el('option', { value: p, textContent: p })));
-  if (list.includes(keep)) $('train-pooling').value = keep;
+  // Max keeps a short event's trace in a long window; it is the default for a new dialog.
+  $('train-pooling').value = list.includes(keep) ? keep : 'max';
 }
 
 async function openTrain() {
@@ -673,8 +674,22 @@ async function submitTrain(ev) {
   } finally { $('train-submit').disabled = false; }
 }
 
-// The validation metrics' shape depends on the head; show any JSON as a flat key/value table.
+// Per class: positives, average precision, ROC AUC and the chosen threshold's P/R/F1, when the
+// result has `validation.classes` (detector.json's layout); any other shape as a flat table.
 function metricsTable(obj) {
+  const classes = obj && obj.validation && obj.validation.classes;
+  if (classes && typeof classes === 'object') {
+    const head = ['class', 'positives', 'AP', 'ROC AUC', 'threshold', 'P', 'R', 'F1'];
+    return el('table', {}, el('tr', {}, ...head.map((h) => el('th', { textContent: h }))),
+      ...Object.entries(classes).map(([c, m]) => {
+        const t = m.threshold || {};
+        const cells = [c, m.positives ?? '–', fmt(m.average_precision), fmt(m.roc_auc), fmt(t.value), fmt(t.precision), fmt(t.recall), fmt(t.f1)];
+        return el('tr', {}, ...cells.map((v) => el('td', { textContent: v })));
+      }));
+  }
+  return flatTable(obj);
+}
+function flatTable(obj) {
   const rows = [];
   const walk = (v, key) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, key ? `${key}.${k}` : k);
@@ -849,6 +864,7 @@ function bind() {
   $('threshold').addEventListener('input', () => { S.threshold = Number($('threshold').value); refreshThreshold(); });
   $('threshold-class').addEventListener('change', () => { if (S.threshold === null) syncSlider(); refreshThreshold(); });
   $('threshold-save').addEventListener('click', saveThreshold);
+  $('threshold-reset').addEventListener('click', () => { S.threshold = null; refreshThreshold(); });
   $('zoom-in').addEventListener('click', () => zoom(0.5));
   $('zoom-out').addEventListener('click', () => zoom(2));
   $('zoom-fit').addEventListener('click', () => S.rec && setView(0, S.rec.duration));

@@ -2,3 +2,4 @@
 //! real headless Chromium (`browser`).
 
 mod api;
+mod browser;
