@@ -7,7 +7,9 @@
 //! [`ModelSpec::load_torchaudio`].
 
 use crate::ast::AstEncoder;
+use crate::beats::BeatsEncoder;
 use crate::builtin::{ScratchConfig, ScratchEncoder};
+use crate::eat::EatEncoder;
 use crate::encoder::{Encoder, LayerSelection};
 use crate::error::EncoderError;
 use crate::wav2vec2::{TorchaudioBuilder, Wav2Vec2Encoder, WaveformNorm};
@@ -20,6 +22,10 @@ pub enum Family {
     Wav2Vec2,
     Hubert,
     Ast,
+    /// BEATs (microsoft/unilm `beats/`): the `.pt` checkpoints Microsoft publishes.
+    Beats,
+    /// EAT (cwx-worst-one/EAT): a Hugging Face folder (config.json + model.safetensors).
+    Eat,
     /// Defined in this crate ([`crate::builtin`]): no checkpoint to download; seeded random
     /// weights unless a safetensors file is given ([`ModelSpec::load_builtin`]).
     Builtin,
@@ -41,7 +47,8 @@ pub struct ModelSpec {
     pub multi_layer: bool,
     /// Hugging Face model id (empty for [`Family::Builtin`]).
     pub hf_id: &'static str,
-    /// torchaudio bundle file (`https://download.pytorch.org/torchaudio/models/<file>`).
+    /// torchaudio bundle file (`https://download.pytorch.org/torchaudio/models/<file>`); for
+    /// BEATs, the `.pt` file name Microsoft publishes (looked for in the same folder).
     pub torchaudio_file: Option<&'static str>,
     /// Waveform normalisation of the torchaudio bundle (`_normalize_waveform`). HF folders use
     /// their `preprocessor_config.json` instead.
@@ -60,6 +67,9 @@ impl ModelSpec {
 
     /// The torchaudio builder kwargs of the bundle, if there is one.
     pub fn torchaudio_builder(&self) -> Option<TorchaudioBuilder> {
+        if !matches!(self.family, Family::Wav2Vec2 | Family::Hubert) {
+            return None;
+        }
         self.torchaudio_file?;
         Some(match self.layer_dim {
             768 => TorchaudioBuilder::base_bundle(),
@@ -74,6 +84,8 @@ impl ModelSpec {
             Family::Wav2Vec2 => "wav2vec2",
             Family::Hubert => "hubert",
             Family::Ast => "audio-spectrogram-transformer",
+            Family::Beats => "beats",
+            Family::Eat => "eat",
             Family::Builtin => "builtin",
         }
     }
@@ -112,6 +124,12 @@ impl ModelSpec {
     ) -> Result<Box<dyn Encoder>, EncoderError> {
         let enc: Box<dyn Encoder> = match self.family {
             Family::Ast => Box::new(AstEncoder::from_hf_dir(dir, device)?),
+            Family::Eat => Box::new(EatEncoder::from_hf_dir(dir, device)?),
+            Family::Beats => {
+                return Err(EncoderError::Unsupported {
+                    what: format!("{} is a .pt checkpoint: use load_pt", self.name),
+                })
+            }
             Family::Builtin => {
                 return Err(EncoderError::Unsupported {
                     what: format!("{} is built in: use load_builtin", self.name),
@@ -123,6 +141,18 @@ impl ModelSpec {
         };
         self.check(enc.as_ref())?;
         Ok(enc)
+    }
+
+    /// Load a BEATs `.pt` checkpoint (read safely: tensors and the config only, no code runs).
+    pub fn load_pt(&self, pt: &Path, device: &Device) -> Result<Box<dyn Encoder>, EncoderError> {
+        if self.family != Family::Beats {
+            return Err(EncoderError::Unsupported {
+                what: format!("{} is not a BEATs model", self.name),
+            });
+        }
+        let enc = BeatsEncoder::from_pt(pt, device)?;
+        self.check(&enc)?;
+        Ok(Box::new(enc))
     }
 
     /// Load the torchaudio bundle `.pth` with the bundle's builder and normalisation.
@@ -147,7 +177,8 @@ impl ModelSpec {
         Ok(Box::new(enc))
     }
 
-    fn check(&self, enc: &dyn Encoder) -> Result<(), EncoderError> {
+    /// Whether a loaded encoder has this entry's depth and width.
+    pub fn check(&self, enc: &dyn Encoder) -> Result<(), EncoderError> {
         if enc.dim() != self.layer_dim || enc.num_layers() != self.num_layers {
             return Err(EncoderError::Shape {
                 expected: format!(
@@ -197,6 +228,12 @@ const HU_BASE: &str = "facebook/hubert-base-ls960";
 const HU_LARGE: &str = "facebook/hubert-large-ll60k";
 const HU_XLARGE: &str = "facebook/hubert-xlarge-ll60k";
 const AST_ID: &str = "MIT/ast-finetuned-audioset-10-10-0.4593";
+/// EAT-base fine-tuned on AudioSet-2M: the checkpoint the pipeline earmark replaces loaded with
+/// `trust_remote_code=True`; earmark reads its config.json and model.safetensors only.
+const EAT_ID: &str = "worstchan/EAT-base_epoch30_finetune_AS2M";
+/// BEATs iter3+ (self-supervised, then AudioSet-2M), from the download table of unilm's
+/// `beats/README.md`; not on the Hugging Face Hub.
+const BEATS_PT: &str = "BEATs_iter3_plus_AS2M.pt";
 
 /// Every named encoder.
 pub const MODELS: &[ModelSpec] = &[
@@ -282,6 +319,10 @@ pub const MODELS: &[ModelSpec] = &[
     ),
     spec("AST", Ast, 768, 12, false, AST_ID, None, NoNorm),
     spec("AST_ML", Ast, 768, 12, true, AST_ID, None, NoNorm),
+    spec("BEATS", Beats, 768, 12, false, "", Some(BEATS_PT), NoNorm),
+    spec("BEATS_ML", Beats, 768, 12, true, "", Some(BEATS_PT), NoNorm),
+    spec("EAT", Eat, 768, 12, false, EAT_ID, None, NoNorm),
+    spec("EAT_ML", Eat, 768, 12, true, EAT_ID, None, NoNorm),
     // The built-in scratch CNN (`ScratchConfig::default()`): 64 log-mel bands, 3 blocks of 64.
     spec("scratch", Builtin, 64, 3, false, "", None, NoNorm),
 ];

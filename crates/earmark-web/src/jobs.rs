@@ -342,6 +342,7 @@ pub fn train(
         plan.layers.as_ref(),
         plan.pooling,
         &cache,
+        &earmark::models::LoadOptions::from_env(),
         &progress,
     )
     .map_err(|e| e.to_string())?;

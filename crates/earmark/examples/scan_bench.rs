@@ -141,6 +141,7 @@ fn main() -> Res<()> {
         None,
         EmbeddingPooling::Mean,
         &earmark::cache::EmbeddingCache::new(None),
+        &earmark::models::LoadOptions::from_env(),
         &|_, _, _| {},
     )?;
     let settings = TrainSettings {

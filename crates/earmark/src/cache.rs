@@ -74,7 +74,11 @@ pub fn encoder_id(model: &LoadedModel, name: &str) -> String {
                 d.filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| {
                         p.extension().is_some_and(|x| {
-                            x == "safetensors" || x == "bin" || x == "json" || x == "pth"
+                            x == "safetensors"
+                                || x == "bin"
+                                || x == "json"
+                                || x == "pth"
+                                || x == "pt"
                         })
                     })
                     .collect()
@@ -87,6 +91,10 @@ pub fn encoder_id(model: &LoadedModel, name: &str) -> String {
     };
     let mut h = Sha256::new();
     h.update(model.encoder.name().as_bytes());
+    // Preprocessing that changes the outputs of the same weights (EAT's frame policy).
+    if !model.options_key.is_empty() {
+        h.update(model.options_key.as_bytes());
+    }
     if files.is_empty() {
         // Built-in: seeded weights; the name (with any scratch:FILE already resolved above)
         // and the grid pin it.

@@ -67,6 +67,15 @@ pub struct Embedding {
     /// Classifier logits (the mean over windows when there are several).
     pub logits: Option<Vec<f32>>,
     pub classes: Option<Vec<String>>,
+    /// Per-frame classifier logits `[frames, classes]` (BEATs' per-token head), stitched like
+    /// the layers.
+    pub frame_logits: Option<Frames>,
+    /// The model's own clip summary per selected hidden state, one row per window
+    /// (`(index, rows × dim)`): EAT's CLS token, BEATs' mean token.
+    pub cls: Vec<(usize, Vec<f32>)>,
+    /// BEATs/EAT with `--tokens`: the reference's final `extract_features` output, every token
+    /// (written as `last_hidden_state` instead of the frame view).
+    pub final_tokens: Option<Tokens>,
     pub grid: FrameGrid,
     /// How many encoder passes it took.
     pub windows: usize,
@@ -112,17 +121,52 @@ pub fn embed_file(
     };
     if window == 0.0 {
         let wave = earmark_audio::load_mono(path, Some(rate))?;
-        let out = enc
-            .encode(&wave.samples, &opts.layers)
-            .map_err(enc_err(path))?;
-        return Ok(whole(
-            model,
-            out,
-            opts,
-            wave.samples.len() as f64 / rate as f64,
-        ));
+        let (out, final_tokens) =
+            encode_with_final(enc, &wave.samples, opts).map_err(enc_err(path))?;
+        let mut e = whole(model, out, opts, wave.samples.len() as f64 / rate as f64);
+        e.final_tokens = final_tokens;
+        return Ok(e);
     }
     windowed(model, path, window, opts.hop_secs.unwrap_or(window), opts)
+}
+
+/// Encoders whose reference `extract_features` returns the raw final tokens (BEATs, EAT).
+fn final_is_tokens(enc: &dyn earmark_encoders::Encoder) -> bool {
+    matches!(enc.name(), "beats" | "eat")
+}
+
+/// Encodes with the selection of `opts`; for BEATs/EAT with `--tokens`, also runs the last
+/// hidden state when it is not selected, to return the final tokens, and leaves it out of the
+/// layers and tokens otherwise returned.
+fn encode_with_final(
+    enc: &dyn earmark_encoders::Encoder,
+    samples: &[f32],
+    opts: &EmbedOptions,
+) -> Result<(EncoderOutput, Option<Tokens>), EncoderError> {
+    if !(opts.tokens && final_is_tokens(enc)) {
+        return Ok((enc.encode(samples, &opts.layers)?, None));
+    }
+    let l = enc.num_layers();
+    let mut idx = opts.layers.indices(l)?;
+    let extra = !idx.contains(&l);
+    if extra {
+        idx.push(l);
+    }
+    let mut out = enc.encode(samples, &LayerSelection::List(idx))?;
+    let final_tokens = out
+        .tokens
+        .as_ref()
+        .and_then(|t| t.iter().find(|(i, _)| *i == l).map(|(_, t)| t.clone()));
+    if extra {
+        out.layers.retain(|(i, _)| *i != l);
+        if let Some(t) = out.tokens.as_mut() {
+            t.retain(|(i, _)| *i != l);
+        }
+        if let Some(c) = out.cls.as_mut() {
+            c.retain(|(i, _)| *i != l);
+        }
+    }
+    Ok((out, final_tokens))
 }
 
 fn whole(
@@ -171,6 +215,9 @@ fn whole(
         },
         logits: out.logits,
         classes: out.classes,
+        frame_logits: out.frame_logits,
+        cls: out.cls.unwrap_or_default(),
+        final_tokens: None,
         grid,
         layers: out.layers,
         windows: 1,
@@ -246,6 +293,8 @@ fn windowed(
     let mut ef: Option<Slot> = None;
     let mut logits_sum: Option<Vec<f32>> = None;
     let mut classes = None;
+    let mut fl: Option<Slot> = None;
+    let mut cls: Vec<(usize, Vec<f32>)> = Vec::new();
     let (mut n_windows, mut end_sample) = (0usize, 0u64);
     for w in windows {
         let w = w?;
@@ -267,6 +316,15 @@ fn windowed(
         }
         if let Some(f) = &out.extract_features {
             ef.get_or_insert_with(|| Slot::new(f.dim)).offer(first, f);
+        }
+        if let Some(f) = &out.frame_logits {
+            fl.get_or_insert_with(|| Slot::new(f.dim)).offer(first, f);
+        }
+        for (i, v) in out.cls.unwrap_or_default() {
+            match cls.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, rows)) => rows.extend_from_slice(&v),
+                None => cls.push((i, v)),
+            }
         }
         if let Some(l) = out.logits {
             let s = logits_sum.get_or_insert_with(|| vec![0.0; l.len()]);
@@ -295,6 +353,7 @@ fn windowed(
         None
     };
     let extract_features = ef.map(|slot| slot.into_frames(keep, g)).transpose()?;
+    let frame_logits = fl.map(|slot| slot.into_frames(keep, g)).transpose()?;
     let logits = logits_sum.map(|s| s.into_iter().map(|v| v / n_windows as f32).collect());
     Ok(Embedding {
         layers,
@@ -304,6 +363,9 @@ fn windowed(
         last_hidden_state: None,
         logits,
         classes,
+        frame_logits,
+        cls,
+        final_tokens: None,
         grid: g,
         windows: n_windows,
         audio_secs: end_sample as f64 / rate as f64,
@@ -312,7 +374,8 @@ fn windowed(
 
 impl Embedding {
     /// The `earmark embed` npz contract: `layer_NN`, `features` (`_ML`), `extract_features`,
-    /// `tokens_NN` + `last_hidden_state` (with `--tokens`), `logits` + `classes`, and the grid as
+    /// `tokens_NN` + `last_hidden_state` (with `--tokens`), `logits` + `classes`, `frame_logits`
+    /// (BEATs), `cls_NN` (`[windows, dim]`: EAT's CLS token, BEATs' mean token), and the grid as
     /// int64 scalars `sample_rate`, `hop_samples`, `win_samples`, `offset_samples`.
     pub fn to_npz(&self) -> Npz {
         let mut npz = Npz::new();
@@ -328,8 +391,21 @@ impl Embedding {
         for (i, t) in &self.tokens {
             npz.add_f32(&format!("tokens_{i:02}"), &t.shape, &t.data);
         }
-        if let Some(f) = &self.last_hidden_state {
+        if let Some(t) = &self.final_tokens {
+            npz.add_f32("last_hidden_state", &t.shape, &t.data);
+        } else if let Some(f) = &self.last_hidden_state {
             npz.add_f32("last_hidden_state", &f.shape(), &f.data);
+        }
+        if let Some(f) = &self.frame_logits {
+            npz.add_f32("frame_logits", &f.shape(), &f.data);
+        }
+        for (i, rows) in &self.cls {
+            let dim = self
+                .layers
+                .first()
+                .map_or(rows.len(), |(_, f)| f.dim)
+                .max(1);
+            npz.add_f32(&format!("cls_{i:02}"), &[rows.len() / dim, dim], rows);
         }
         if let Some(l) = &self.logits {
             npz.add_f32("logits", &[l.len()], l);

@@ -16,8 +16,8 @@ pub struct EmbedArgs {
     /// Audio files or folders (searched recursively for audio files).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// A registry name (see `earmark models`), a Hugging Face model id, a model folder, or a
-    /// torchaudio .pth file.
+    /// A registry name (see `earmark models`), a Hugging Face model id, a model folder, a
+    /// torchaudio .pth file, or a BEATs .pt checkpoint.
     #[arg(long)]
     pub model: String,
     /// For a .pth that is not a known bundle: the keyword arguments of
@@ -41,6 +41,11 @@ pub struct EmbedArgs {
     /// Also write every token of each selected hidden state (tokens_NN) and last_hidden_state.
     #[arg(long)]
     pub tokens: bool,
+    /// EAT only: fit each window's log-mel to N frames (zero-pad or truncate; default 1024, the
+    /// reference scripts' choice) or `round16` (the window's own length rounded up to a multiple
+    /// of 16). It changes every token, so it is part of the embedding cache key.
+    #[arg(long)]
+    pub eat_frames: Option<earmark_encoders::eat::EatFrames>,
     /// FILE.npz for one input file; otherwise a folder that receives <relative path>.npz per file.
     #[arg(long)]
     pub out: PathBuf,
@@ -102,6 +107,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let load_opts = LoadOptions {
         builder: args.config.clone(),
         normalize: args.normalize,
+        eat_frames: args.eat_frames,
         ..LoadOptions::from_env()
     };
     let model = load_model(&args.model, &load_opts)?;

@@ -74,6 +74,10 @@ pub struct TrainArgs {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// EAT only: how each window's log-mel is fitted to the model (N frames or `round16`); kept
+    /// in the detector so a scan embeds the same way.
+    #[arg(long)]
+    pub eat_frames: Option<earmark_encoders::eat::EatFrames>,
     /// Gradient-boosting iterations (trees per class).
     #[arg(long)]
     pub max_iter: Option<usize>,
@@ -184,6 +188,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             layers.as_ref(),
             pooling,
             &cache,
+            &earmark::models::LoadOptions {
+                eat_frames: args.eat_frames,
+                ..earmark::models::LoadOptions::from_env()
+            },
             &progress,
         )?
     };

@@ -144,6 +144,7 @@ pub fn embeddings_input(path: &Path) -> Result<TrainInput, DetectorError> {
 }
 
 /// Loads the encoder and builds rows from audio and labels (progress: done, total, file).
+#[allow(clippy::too_many_arguments)] // the seam the CLI and the page both call; each argument is a user choice
 pub fn audio_input(
     audio_dir: &Path,
     labels: LabelKind,
@@ -151,9 +152,10 @@ pub fn audio_input(
     layers: Option<&LayerSelection>,
     pooling: EmbeddingPooling,
     cache: &EmbeddingCache,
+    load: &LoadOptions,
     progress: &dyn Fn(usize, usize, &str),
 ) -> Result<TrainInput, DetectorError> {
-    let model = load_model(encoder, &LoadOptions::from_env())
+    let model = load_model(encoder, load)
         .map_err(|e| DetectorError::data(format!("--encoder {encoder}: {e}")))?;
     let layers = layers
         .cloned()
@@ -174,6 +176,7 @@ pub fn audio_input(
         layers: layers.to_string(),
         sample_rate: enc.sample_rate(),
         hop_samples: enc.grid().hop as usize,
+        eat_frames: load.eat_frames.map(|f| f.to_string()),
     };
     Ok(TrainInput::Audio {
         rows: Box::new(rows),

@@ -77,6 +77,10 @@ pub struct EncoderSpec {
     pub layers: String,
     pub sample_rate: u32,
     pub hop_samples: usize,
+    /// EAT's `--eat-frames` policy at training (`1024`, `round16`); a scan loads the encoder the
+    /// same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eat_frames: Option<String>,
 }
 
 /// What the detector's head reads.

@@ -150,11 +150,21 @@ impl Scanner {
         })?;
         // The name as given at training (a registry name, or a path relative to where `train`
         // ran), else the resolved source path the manifest recorded.
-        let model = load_model(&spec.name, &LoadOptions::from_env())
+        let eat_frames = spec
+            .eat_frames
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("detector.json encoder.eat_frames: {e}"))?;
+        let load = LoadOptions {
+            eat_frames,
+            ..LoadOptions::from_env()
+        };
+        let model = load_model(&spec.name, &load)
             .or_else(|e| {
                 let src = Path::new(&spec.source);
                 if src.exists() {
-                    load_model(&spec.source, &LoadOptions::from_env())
+                    load_model(&spec.source, &load)
                 } else {
                     Err(e)
                 }

@@ -1,5 +1,6 @@
 //! The facade end to end: one test binary, a module per concern.
 
+mod eat_beats;
 mod embed;
 mod scan;
 mod workflow;
