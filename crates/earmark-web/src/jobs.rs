@@ -279,8 +279,19 @@ impl TrainRequest {
             }
             o => return Err(bad("labels", o, "use weak or strong".into())),
         };
-        if self.encoder.trim().is_empty() {
-            return Err(AppError::bad("encoder is empty"));
+        // Registry names only: a path or a Hub id would have the page read (or download) files
+        // the user never put in the project.
+        if earmark_encoders::registry::find(&self.encoder).is_none() {
+            let names: Vec<&str> = earmark_encoders::registry::MODELS
+                .iter()
+                .map(|m| m.name)
+                .collect();
+            return Err(AppError::bad(format!(
+                "encoder {:?}: the page trains with a registry encoder ({}); use `earmark train \
+                 --encoder PATH` for a checkpoint elsewhere",
+                self.encoder,
+                names.join(", ")
+            )));
         }
         Ok(TrainPlan {
             name: self.name.clone(),

@@ -387,6 +387,10 @@ async fn train_scan_rethreshold_and_save() {
             "pooling",
         ),
         (json!({"name": "d", "colour": "red"}), "body"),
+        (
+            json!({"name": "d", "encoder": "/etc/model"}),
+            "registry encoder",
+        ),
     ] {
         refused(&call(&st, "POST", "/api/train", Some(b)).await, 400, needle);
     }
