@@ -130,13 +130,13 @@ pub(crate) unsafe fn gemm(
 
 /// A raw pointer that may cross threads; users write disjoint parts.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
     /// A method (not the field) so closures capture the whole `Send` wrapper.
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -183,11 +183,13 @@ macro_rules! multiversion {
     };
 }
 
+pub(crate) use multiversion;
+
 const LANES: usize = 16;
 
 /// `exp(x)` to ~1e-7 relative (Cody–Waite reduction, degree-7 polynomial); vectorisable.
 #[inline(always)]
-fn exp_f(x: f32) -> f32 {
+pub(crate) fn exp_f(x: f32) -> f32 {
     // Round x·log2(e) to the nearest integer n with the 1.5·2²³ trick: n sits in the low
     // mantissa bits of `shifted`.
     const MAGIC: f32 = 12_582_912.0;

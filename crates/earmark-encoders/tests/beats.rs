@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use earmark_core::FrameGrid;
 use earmark_encoders::beats::{read_pt, relative_bucket, BeatsEncoder, Config};
 use earmark_encoders::{Encoder, EncoderError, LayerSelection};
-use earmark_testkit::{fixture, read_json, read_npy_f32};
+use earmark_testkit::{fixture, read_json, read_npy_f32, rel_err, ParityReport};
 use ndarray::ArrayD;
 use ndarray_npy::NpzReader;
 use std::collections::BTreeSet;
@@ -16,54 +16,6 @@ const TOL: f32 = 1e-4;
 const CASES: [&str; 2] = ["in1s", "in3p3s"];
 const PRE: &str = "beats/beats_tiny_pretrained.pt";
 const FT: &str = "beats/beats_tiny_finetuned.pt";
-
-/// `max|got − want| / max|want|` (NaN counts as infinitely wrong).
-fn rel_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "length {} vs {}",
-        got.len(),
-        want.len()
-    );
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = got.iter().zip(want).fold(0f32, |m, (g, w)| {
-        let d = (g - w).abs();
-        m.max(if d.is_nan() { f32::INFINITY } else { d })
-    });
-    diff / scale.max(f32::MIN_POSITIVE)
-}
-
-/// Per-array errors of one run, printed (run with `--nocapture`) and asserted at the end.
-struct Report {
-    name: String,
-    rows: Vec<(String, f32)>,
-}
-
-impl Report {
-    fn new(name: &str) -> Self {
-        Report {
-            name: name.into(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
-        self.rows.push((what.to_string(), rel_err(got, want)));
-    }
-
-    fn finish(self) {
-        for (k, v) in &self.rows {
-            println!("PARITY {:<22} {:<34} {:.2e}", self.name, k, v);
-        }
-        let bad: Vec<_> = self
-            .rows
-            .iter()
-            .filter(|(_, e)| e.is_nan() || *e > TOL)
-            .collect();
-        assert!(bad.is_empty(), "{}: over {TOL:e}: {bad:?}", self.name);
-    }
-}
 
 /// One float32 array in logical (C) order: `patch_embed` and `pos_conv` are stored in
 /// Fortran order (the reference transposed them), which `read_npz_f32`'s raw buffer keeps.
@@ -116,7 +68,7 @@ fn column_mean(x: &[f32], c: usize) -> Vec<f32> {
 
 /// The encoder from the stored `fbank` (separating encoder error from front-end error): every
 /// intermediate the reference stored.
-fn check_from_fbank(rep: &mut Report, enc: &BeatsEncoder, case: &str) {
+fn check_from_fbank(rep: &mut ParityReport, enc: &BeatsEncoder, case: &str) {
     let fb = npz(case, "fbank");
     let t = fb.len() / 128;
     let all: Vec<usize> = (0..=enc.num_layers()).collect();
@@ -178,7 +130,7 @@ fn check_from_fbank(rep: &mut Report, enc: &BeatsEncoder, case: &str) {
 }
 
 /// The `Encoder` path from the waveform: front end, frames, tokens, logits and the grid.
-fn check_end_to_end(rep: &mut Report, enc: &BeatsEncoder, case: &str) {
+fn check_end_to_end(rep: &mut ParityReport, enc: &BeatsEncoder, case: &str) {
     let (wave, _) = read_npy_f32(&format!("beats/input_{case}.npy"));
     let raw = earmark_features::fbank(&wave, &BeatsEncoder::fbank_options()).unwrap();
     rep.check(
@@ -254,7 +206,7 @@ fn check_end_to_end(rep: &mut Report, enc: &BeatsEncoder, case: &str) {
 fn pretrained_parity() {
     let enc = load(PRE);
     assert!(!enc.has_head());
-    let mut rep = Report::new("beats/pretrained");
+    let mut rep = ParityReport::new("beats/pretrained", TOL);
     for case in CASES {
         check_from_fbank(&mut rep, &enc, case);
         check_end_to_end(&mut rep, &enc, case);
@@ -266,7 +218,7 @@ fn pretrained_parity() {
 fn finetuned_parity() {
     let enc = load(FT);
     assert!(enc.has_head());
-    let mut rep = Report::new("beats/finetuned");
+    let mut rep = ParityReport::new("beats/finetuned", TOL);
     for case in CASES {
         check_from_fbank(&mut rep, &enc, case);
         check_end_to_end(&mut rep, &enc, case);

@@ -10,59 +10,11 @@ use earmark_encoders::eat::{
     column_means, fit_and_normalise, log_mel, sincos_table, Config, EatEncoder, EatFrames,
 };
 use earmark_encoders::{Encoder, EncoderError, LayerSelection};
-use earmark_testkit::{fixture, read_npy_f32, read_npz_f32};
+use earmark_testkit::{fixture, read_npy_f32, read_npz_f32, rel_err, ParityReport};
 use ndarray::ArrayD;
 use ndarray_npy::NpzReader;
 
 const TOL: f32 = 1e-4;
-
-/// `max|got − want| / max|want|` (NaN counts as infinite).
-fn rel_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "length {} vs {}",
-        got.len(),
-        want.len()
-    );
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = got.iter().zip(want).fold(0f32, |m, (g, w)| {
-        let d = (g - w).abs();
-        m.max(if d.is_nan() { f32::INFINITY } else { d })
-    });
-    diff / scale.max(f32::MIN_POSITIVE)
-}
-
-/// Collects per-array errors, prints them all, and asserts at the end.
-struct Report {
-    model: String,
-    rows: Vec<(String, f32)>,
-}
-
-impl Report {
-    fn new(model: &str) -> Self {
-        Report {
-            model: model.into(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
-        self.rows.push((what.to_string(), rel_err(got, want)));
-    }
-
-    fn finish(self) {
-        for (k, v) in &self.rows {
-            println!("PARITY {:<24} {:<36} {:.2e}", self.model, k, v);
-        }
-        let bad: Vec<_> = self
-            .rows
-            .iter()
-            .filter(|(_, e)| e.is_nan() || *e > TOL)
-            .collect();
-        assert!(bad.is_empty(), "{}: over {TOL:e}: {bad:?}", self.model);
-    }
-}
 
 /// The two fixture cases: (name, input, frame policy).
 const CASES: [(&str, &str, EatFrames); 2] = [
@@ -104,7 +56,7 @@ fn flat(t: &Tensor) -> Vec<f32> {
 }
 
 /// (1) The stored `fbank` into the model: every later array.
-fn check_from_fbank(rep: &mut Report, enc: &EatEncoder, case: &str) {
+fn check_from_fbank(rep: &mut ParityReport, enc: &EatEncoder, case: &str) {
     let (fb, shape) = read_npz_f32(&npz(case), "fbank");
     assert_eq!(fb, npz_f32(case, "fbank"), "fbank is C-ordered");
     let (t, bins) = (shape[0], shape[1]);
@@ -169,7 +121,13 @@ fn check_from_fbank(rep: &mut Report, enc: &EatEncoder, case: &str) {
 }
 
 /// (2) End to end from the waveform through the `Encoder` trait, with the case's policy.
-fn check_end_to_end(rep: &mut Report, enc: &EatEncoder, case: &str, input: &str, p: EatFrames) {
+fn check_end_to_end(
+    rep: &mut ParityReport,
+    enc: &EatEncoder,
+    case: &str,
+    input: &str,
+    p: EatFrames,
+) {
     let enc = enc.clone().with_frames(p).unwrap();
     let w = wave(input);
     let bins = enc.config().mel_bins;
@@ -241,7 +199,7 @@ fn check_end_to_end(rep: &mut Report, enc: &EatEncoder, case: &str, input: &str,
 
 fn parity(variant: &str) {
     let enc = load(variant);
-    let mut rep = Report::new(&format!("eat_tiny_{variant}"));
+    let mut rep = ParityReport::new(&format!("eat_tiny_{variant}"), TOL);
     for (case, input, p) in CASES {
         check_from_fbank(&mut rep, &enc, case);
         check_end_to_end(&mut rep, &enc, case, input, p);
@@ -499,7 +457,7 @@ fn computed_positions_match_the_stored_table() {
     ckpt.tensors
         .remove("model.fixed_positional_encoder.positions");
     let enc = EatEncoder::from_checkpoint(cfg, ckpt, &Device::Cpu).unwrap();
-    let mut rep = Report::new("eat_tiny_pretrained/computed positions");
+    let mut rep = ParityReport::new("eat_tiny_pretrained/computed positions", TOL);
     for (case, ..) in CASES {
         check_from_fbank(&mut rep, &enc, case);
     }

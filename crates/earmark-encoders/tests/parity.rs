@@ -8,31 +8,11 @@ use earmark_encoders::wav2vec2::{
     torchaudio_to_hf, Config, Wav2Vec2Encoder, Wav2Vec2Output, WaveformNorm,
 };
 use earmark_encoders::{Encoder, EncoderError, LayerSelection};
-use earmark_testkit::{fixture, read_json, read_npy_f32, read_npz_f32};
+use earmark_testkit::{fixture, read_json, read_npy_f32, read_npz_f32, rel_err};
 use ndarray::ArrayD;
 use ndarray_npy::NpzReader;
 
 const TOL: f32 = 1e-4;
-
-/// `max|got − want| / max|want|`.
-fn rel_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "length {} vs {}",
-        got.len(),
-        want.len()
-    );
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = got.iter().zip(want).fold(0f32, |m, (g, w)| {
-        m.max(if (g - w).is_nan() {
-            f32::INFINITY
-        } else {
-            (g - w).abs()
-        })
-    });
-    diff / scale.max(f32::MIN_POSITIVE)
-}
 
 /// Collects per-array errors for one model and asserts at the end.
 struct Report {

@@ -177,3 +177,55 @@ pub fn test_signal(rate: u32, n: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// `max|got − want| / max|want|`, the fixtures' parity measure (NaN counts as infinitely wrong).
+pub fn rel_err(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "length {} vs {}",
+        got.len(),
+        want.len()
+    );
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = got.iter().zip(want).fold(0f32, |m, (g, w)| {
+        let d = (g - w).abs();
+        m.max(if d.is_nan() { f32::INFINITY } else { d })
+    });
+    diff / scale.max(f32::MIN_POSITIVE)
+}
+
+/// Per-array relative errors of one run: printed (`--nocapture`) and asserted together at the
+/// end, so a failure lists every array over the tolerance, not just the first.
+pub struct ParityReport {
+    name: String,
+    tol: f32,
+    rows: Vec<(String, f32)>,
+}
+
+impl ParityReport {
+    pub fn new(name: &str, tol: f32) -> Self {
+        ParityReport {
+            name: name.into(),
+            tol,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
+        self.rows.push((what.to_string(), rel_err(got, want)));
+    }
+
+    pub fn finish(self) {
+        for (k, v) in &self.rows {
+            println!("PARITY {:<24} {:<36} {:.2e}", self.name, k, v);
+        }
+        let tol = self.tol;
+        let bad: Vec<_> = self
+            .rows
+            .iter()
+            .filter(|(_, e)| e.is_nan() || *e > tol)
+            .collect();
+        assert!(bad.is_empty(), "{}: over {tol:e}: {bad:?}", self.name);
+    }
+}

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::jobs::{self, Job, JobKind, TrainRequest};
 use crate::labels::RecordingLabels;
 use crate::project::{check_name, Project, Recording};
-use crate::scores::{npz_path, Cutter, Metrics, Scorer};
+use crate::scores::{npz_path, Cutter, Metrics, ScanScores, Scorer};
 use crate::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path as UrlPath, Query, State};
@@ -258,6 +258,17 @@ pub struct ScoresQuery {
     class: Option<String>,
 }
 
+/// A recording's cached scores from detector `name`'s scan, or a 404 that says so.
+fn scanned(s: &AppState, rec: &Recording, name: &str) -> ApiResult<std::sync::Arc<ScanScores>> {
+    let file = npz_path(&scan_dir(&s.project, name), &rec.path);
+    s.scores.get(&file)?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "{} has not been scanned by detector {name:?}",
+            rec.path
+        ))
+    })
+}
+
 fn required_path(q: &ScoresQuery) -> ApiResult<&str> {
     q.path
         .as_deref()
@@ -272,13 +283,7 @@ pub async fn scores(
     let rec = s.project.recording(required_path(&q)?)?;
     let m = read_manifest(&s.project, &q.detector)?;
     let cutter = Cutter::new(&m, None)?;
-    let file = npz_path(&scan_dir(&s.project, &q.detector), &rec.path);
-    let sc = s.scores.get(&file)?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "{} has not been scanned by detector {:?}",
-            rec.path, q.detector
-        ))
-    })?;
+    let sc = scanned(&s, &rec, &q.detector)?;
     let g = sc.frames.grid;
     let r2 = 2.0 * g.rate as f64;
     let (mut onsets, mut offsets) = (Vec::new(), Vec::new());
@@ -357,13 +362,7 @@ pub async fn events(
     let m = read_manifest(&s.project, &q.detector)?;
     let cutter = Cutter::new(&m, q.threshold)?;
     check_class(&cutter, &q.class)?;
-    let file = npz_path(&scan_dir(&s.project, &q.detector), &rec.path);
-    let sc = s.scores.get(&file)?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "{} has not been scanned by detector {:?}",
-            rec.path, q.detector
-        ))
-    })?;
+    let sc = scanned(&s, &rec, &q.detector)?;
     let ev = cutter.events(&sc, &rec.path, rec.duration, q.class.as_deref())?;
     let classes = scored_classes(&cutter, &q.class);
     let has_labels = s.labels.strong_count(&rec.path) > 0 || s.labels.get(&rec.path).weak.is_some();

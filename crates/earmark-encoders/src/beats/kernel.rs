@@ -7,7 +7,7 @@
 //! then `P·V` is one gemm and its rows are scaled by `1/Σ`, the same shape as the crate's
 //! shared attention kernel (`crate::cpu::attention`), which has no per-row bias.
 
-use crate::cpu::{gemm, Operand};
+use crate::cpu::{exp_f, gemm, multiversion, Operand, SendPtr};
 use rayon::prelude::*;
 
 /// The relative-position term of one forward pass.
@@ -18,122 +18,41 @@ pub(crate) struct RelBias<'a> {
     pub gate: Option<&'a [f32]>,
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: jobs write disjoint (item, head) column blocks.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// `exp(x)` to ~2e-7 relative: `2ⁿ·e^r` with `n = round(x·log₂e)` and a degree-7 Taylor
-/// polynomial on `|r| ≤ ln2/2`; branch-free so the row loops vectorise.
-#[inline(always)]
-fn exp_f(x: f32) -> f32 {
-    // Adding 1.5·2²³ rounds to an integer held in the low mantissa bits.
-    const SHIFT: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let s = x * std::f32::consts::LOG2_E + SHIFT;
-    let n = s - SHIFT;
-    let bits = s.to_bits().wrapping_sub(SHIFT.to_bits());
-    // ln 2 split in two so n·ln2 is exact to f32 precision.
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let mut p = 1.0 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
-    }
-    p * f32::from_bits(bits.wrapping_add(127) << 23)
-}
-
-/// Rows of `scores` (`t` wide): add `gate[i]·bias[t − 1 − i ..]`, then `exp(x − max)` in
-/// place; `inv[i] = 1/Σ`.
-#[inline(always)]
-fn rows_inner(
-    scores: &mut [f32],
-    t: usize,
-    bias: Option<(&[f32], Option<&[f32]>)>,
-    inv: &mut [f32],
-) {
-    for (i, (row, inv)) in scores.chunks_exact_mut(t).zip(inv.iter_mut()).enumerate() {
-        if let Some((by_dist, gate)) = bias {
-            let b = &by_dist[t - 1 - i..2 * t - 1 - i];
-            match gate {
-                Some(g) => {
-                    let g = g[i];
-                    for (v, &b) in row.iter_mut().zip(b) {
-                        *v += g * b;
+multiversion! {
+    /// Rows of `scores` (`t` wide): add `gate[i]·bias[t − 1 − i ..]`, then `exp(x − max)` in
+    /// place; `inv[i] = 1/Σ`.
+    fn softmax_rows(
+        scores: &mut [f32],
+        t: usize,
+        bias: Option<(&[f32], Option<&[f32]>)>,
+        inv: &mut [f32],
+    ) {
+        for (i, (row, inv)) in scores.chunks_exact_mut(t).zip(inv.iter_mut()).enumerate() {
+            if let Some((by_dist, gate)) = bias {
+                let b = &by_dist[t - 1 - i..2 * t - 1 - i];
+                match gate {
+                    Some(g) => {
+                        let g = g[i];
+                        for (v, &b) in row.iter_mut().zip(b) {
+                            *v += g * b;
+                        }
                     }
-                }
-                None => {
-                    for (v, &b) in row.iter_mut().zip(b) {
-                        *v += b;
+                    None => {
+                        for (v, &b) in row.iter_mut().zip(b) {
+                            *v += b;
+                        }
                     }
                 }
             }
-        }
-        let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let mut sum = 0f32;
-        for v in row.iter_mut() {
-            *v = exp_f(*v - max);
-            sum += *v;
-        }
-        *inv = 1.0 / sum;
-    }
-}
-
-/// [`rows_inner`] compiled for AVX-512 or AVX2+FMA when the CPU has them.
-fn softmax_rows(
-    scores: &mut [f32],
-    t: usize,
-    bias: Option<(&[f32], Option<&[f32]>)>,
-    inv: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-        unsafe fn v4(
-            s: &mut [f32],
-            t: usize,
-            b: Option<(&[f32], Option<&[f32]>)>,
-            inv: &mut [f32],
-        ) {
-            rows_inner(s, t, b, inv)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn v3(
-            s: &mut [f32],
-            t: usize,
-            b: Option<(&[f32], Option<&[f32]>)>,
-            inv: &mut [f32],
-        ) {
-            rows_inner(s, t, b, inv)
-        }
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the CPU has these features.
-            return unsafe { v4(scores, t, bias, inv) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { v3(scores, t, bias, inv) };
+            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let mut sum = 0f32;
+            for v in row.iter_mut() {
+                *v = exp_f(*v - max);
+                sum += *v;
+            }
+            *inv = 1.0 / sum;
         }
     }
-    rows_inner(scores, t, bias, inv)
 }
 
 /// Self-attention of a fused `[B, T, 3D]` projection (q, k, v column blocks, q with its bias

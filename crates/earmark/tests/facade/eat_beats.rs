@@ -9,20 +9,8 @@ use earmark::hub::HubOptions;
 use earmark::models::{load_model, registry_status, LoadOptions, ModelError};
 use earmark_encoders::eat::EatFrames;
 use earmark_encoders::LayerSelection;
-use earmark_testkit::{fixture, read_npy_f32, read_npz_f32};
+use earmark_testkit::{fixture, read_npy_f32, read_npz_f32, rel_err as rel};
 use std::path::Path;
-
-/// ‖a − b‖∞ / ‖b‖∞.
-fn rel(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length");
-    let d = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
-    let m = b.iter().map(|y| y.abs()).fold(0.0, f32::max);
-    d / m
-}
 
 /// The fixture waveform as a float32 WAV (bit-exact samples).
 fn wav_of(npy: &str, dir: &Path) -> std::path::PathBuf {
