@@ -22,6 +22,15 @@ use std::path::PathBuf;
 
 type ApiResult<T> = Result<T, AppError>;
 
+/// Runs file and CPU work off the async workers (decoding, spectrograms, scanning the scores).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::internal(e.to_string()))?
+}
+
 /// Query strings that do not parse are a 400 with axum's reason, as JSON like every error.
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(v)| v)
@@ -157,7 +166,7 @@ pub async fn recordings(
     let q = query(q)?;
     let p = s.project.clone();
     let st = s.clone();
-    let rows = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+    let rows = blocking(move || -> ApiResult<Value> {
         let det = match q.detector.filter(|d| !d.is_empty()) {
             Some(d) => Some(d),
             None => latest_scanned(&p),
@@ -186,8 +195,7 @@ pub async fn recordings(
         }
         Ok(json!(rows))
     })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))??;
+    .await?;
     Ok(Json(rows))
 }
 
@@ -215,12 +223,11 @@ pub async fn audio(
             "the stretch {a}–{b} s is longer than {MAX_AUDIO_SECS} s; ask for a shorter one"
         )));
     }
-    let bytes = tokio::task::spawn_blocking(move || {
+    let bytes = blocking(move || {
         let w = s.audio.get(&rec.abs)?;
         Ok::<_, AppError>(audio::wav_bytes(&w, a, b))
     })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))??;
+    .await?;
     Ok(([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
 }
 
@@ -238,12 +245,11 @@ pub async fn spectrogram(
             "cols {cols} must be in 1..=4000 and bins {bins} in 8..=256"
         )));
     }
-    let spec = tokio::task::spawn_blocking(move || {
+    let spec = blocking(move || {
         let w = s.audio.get(&rec.abs)?;
         audio::spectrogram(&w, a, b, cols, bins)
     })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))??;
+    .await?;
     Ok(Json(spec))
 }
 
@@ -397,7 +403,7 @@ pub async fn summary(
 ) -> ApiResult<Json<Value>> {
     let q = query(q)?;
     let st = s.clone();
-    let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+    let v = blocking(move || -> ApiResult<Value> {
         let m = read_manifest(&st.project, &q.detector)?;
         let cutter = Cutter::new(&m, q.threshold)?;
         check_class(&cutter, &q.class)?;
@@ -427,8 +433,7 @@ pub async fn summary(
             "metrics": (labelled > 0).then(|| scorer.metrics()),
         }))
     })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))??;
+    .await?;
     Ok(Json(v))
 }
 
@@ -470,11 +475,12 @@ pub async fn put_labels(
 // ---- models, detectors, thresholds -------------------------------------------------------------------
 
 pub async fn models() -> ApiResult<Json<Value>> {
-    let rows = tokio::task::spawn_blocking(|| {
-        earmark::models::registry_status(&earmark::hub::HubOptions::from_env())
+    let rows = blocking(|| {
+        Ok(earmark::models::registry_status(
+            &earmark::hub::HubOptions::from_env(),
+        ))
     })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))?;
+    .await?;
     let v: Vec<Value> = rows
         .into_iter()
         .map(|r| {

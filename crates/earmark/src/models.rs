@@ -164,20 +164,7 @@ fn folder_model(
 
 /// Load a transformers folder by its `config.json`'s `model_type`.
 pub fn load_folder(dir: &Path) -> Result<Box<dyn Encoder>, ModelError> {
-    let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|source| EncoderError::Io {
-        path: cfg_path.clone(),
-        source,
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| EncoderError::Format {
-        path: cfg_path.clone(),
-        reason: e.to_string(),
-    })?;
-    let model_type = v
-        .get("model_type")
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_string();
+    let model_type = folder_model_type(dir)?;
     let device = Device::Cpu;
     Ok(match model_type.as_str() {
         "wav2vec2" | "hubert" => Box::new(Wav2Vec2Encoder::from_hf_dir(dir, &device)?),
