@@ -561,3 +561,32 @@ pub fn to_vec_f32(x: &Tensor) -> Result<Vec<f32>> {
 pub fn mean_rows(x: &Tensor) -> Result<Tensor> {
     x.mean(D::Minus2)
 }
+
+/// Runs a layer stack only as far as the selection needs (all of it when the final output is
+/// wanted) and keeps the hidden states asked for: `states[0]` is the stack's input, `states[i]`
+/// layer `i`'s output. Returns the last computed state and the kept ones.
+pub fn run_stack<L>(
+    mut h: Tensor,
+    layers: &[L],
+    want: &[usize],
+    want_last: bool,
+    mut forward: impl FnMut(&L, &Tensor) -> Result<Tensor>,
+) -> Result<(Tensor, Vec<Option<Tensor>>)> {
+    let l = layers.len();
+    let upto = if want_last {
+        l
+    } else {
+        want.iter().copied().max().unwrap_or(0).min(l)
+    };
+    let mut states: Vec<Option<Tensor>> = vec![None; l + 1];
+    if want.contains(&0) {
+        states[0] = Some(h.clone());
+    }
+    for (i, layer) in layers.iter().enumerate().take(upto) {
+        h = forward(layer, &h)?;
+        if want.contains(&(i + 1)) {
+            states[i + 1] = Some(h.clone());
+        }
+    }
+    Ok((h, states))
+}

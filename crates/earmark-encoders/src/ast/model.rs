@@ -266,23 +266,10 @@ impl AstModel {
     /// `[B, T, F]` normalised fbank. Keeps the hidden states in `want`; runs all layers and the
     /// final layer norm only when `want_last`.
     pub fn forward(&self, x: &Tensor, want: &[usize], want_last: bool) -> Result<AstOutput> {
-        let mut h = self.embeddings.forward(x)?;
-        let l = self.layers.len();
-        let upto = if want_last {
-            l
-        } else {
-            want.iter().copied().max().unwrap_or(0).min(l)
-        };
-        let mut states: Vec<Option<Tensor>> = vec![None; l + 1];
-        if want.contains(&0) {
-            states[0] = Some(h.clone());
-        }
-        for (i, layer) in self.layers.iter().enumerate().take(upto) {
-            h = layer.forward(&h)?;
-            if want.contains(&(i + 1)) {
-                states[i + 1] = Some(h.clone());
-            }
-        }
+        let h = self.embeddings.forward(x)?;
+        let (h, states) = nn::run_stack(h, &self.layers, want, want_last, |layer, h| {
+            layer.forward(h)
+        })?;
         let (last, pooled) = if want_last {
             let last = self.layernorm.forward(&h)?;
             let pooled = ((last.narrow(1, 0, 1)? + last.narrow(1, 1, 1)?)? * 0.5)?.squeeze(1)?;

@@ -451,7 +451,7 @@ impl BeatsModel {
             );
         }
         let features = self.embed.project(&self.embed.patches(fbank)?)?;
-        let mut h = self.encoder_input(&features)?;
+        let h = self.encoder_input(&features)?;
         let enc = &self.encoder;
         let t = h.dim(1)?;
         let pos = match &enc.relative_table {
@@ -463,22 +463,9 @@ impl BeatsModel {
             )?),
             None => None,
         };
-        let l = enc.layers.len();
-        let upto = if want_last {
-            l
-        } else {
-            want.iter().copied().max().unwrap_or(0).min(l)
-        };
-        let mut states: Vec<Option<Tensor>> = vec![None; l + 1];
-        if want.contains(&0) {
-            states[0] = Some(h.clone());
-        }
-        for (i, layer) in enc.layers.iter().enumerate().take(upto) {
-            h = layer.forward(&h, pos.as_ref())?;
-            if want.contains(&(i + 1)) {
-                states[i + 1] = Some(h.clone());
-            }
-        }
+        let (h, states) = nn::run_stack(h, &enc.layers, want, want_last, |layer, h| {
+            layer.forward(h, pos.as_ref())
+        })?;
         let (last, token_logits) = if want_last {
             let last = if enc.layer_norm_first {
                 enc.layer_norm.forward(&h)?

@@ -314,23 +314,10 @@ impl EatModel {
                 self.cfg.mel_bins
             );
         }
-        let (mut h, columns, freq_patches) = self.embed(x)?;
-        let l = self.blocks.len();
-        let upto = if want_last {
-            l
-        } else {
-            want.iter().copied().max().unwrap_or(0).min(l)
-        };
-        let mut states: Vec<Option<Tensor>> = vec![None; l + 1];
-        if want.contains(&0) {
-            states[0] = Some(h.clone());
-        }
-        for (i, block) in self.blocks.iter().enumerate().take(upto) {
-            h = block.forward(&h)?;
-            if want.contains(&(i + 1)) {
-                states[i + 1] = Some(h.clone());
-            }
-        }
+        let (h, columns, freq_patches) = self.embed(x)?;
+        let (h, states) = nn::run_stack(h, &self.blocks, want, want_last, |block, h| {
+            block.forward(h)
+        })?;
         let (last, logits) = if want_last {
             let logits = match &self.classifier {
                 Some((norm, head)) => {

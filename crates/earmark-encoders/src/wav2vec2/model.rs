@@ -405,22 +405,9 @@ impl Wav2Vec2Model {
         } else {
             enc.layer_norm.forward_add(&h, &pos)?
         };
-        let l = enc.layers.len();
-        let last_needed = if want_last {
-            l
-        } else {
-            want.iter().copied().max().unwrap_or(0).min(l)
-        };
-        let mut states: Vec<Option<Tensor>> = vec![None; l + 1];
-        if want.contains(&0) {
-            states[0] = Some(h.clone());
-        }
-        for (i, layer) in enc.layers.iter().enumerate().take(last_needed) {
-            h = layer.forward(&h, mask.as_ref())?;
-            if want.contains(&(i + 1)) {
-                states[i + 1] = Some(h.clone());
-            }
-        }
+        let (h, states) = nn::run_stack(h, &enc.layers, want, want_last, |layer, h| {
+            layer.forward(h, mask.as_ref())
+        })?;
         let last_hidden_state = if want_last {
             Some(if enc.stable {
                 enc.layer_norm.forward(&h)?
