@@ -32,6 +32,7 @@
 //! # Ok::<(), earmark_heads::HeadError>(())
 //! ```
 
+pub mod augment;
 pub mod calibrate;
 pub mod classifier;
 mod error;
@@ -46,6 +47,7 @@ mod rng;
 mod split;
 mod train;
 
+pub use augment::{Augment, AugmentOptions, LogMelAugment};
 pub use calibrate::{
     fit_calibrated, stratified_kfold, Calibrated, CalibratedFold, Calibration, Calibrator,
     FittedCalibrator, Isotonic, OutOfFold, Sigmoid,
@@ -57,8 +59,8 @@ pub use head::{fit_standardizer, FrameHead, HeadConfig, HeadKind};
 pub use init::{init_varmap, seeded_head};
 pub use io::{load_head, save_head};
 pub use mil::{
-    class_pos_weights, clip_bce, clip_loss, clip_probs, predict, train, Example, MilModel,
-    MilOutput, Prediction, TrainOptions, TrainReport,
+    class_pos_weights, clip_bce, clip_loss, clip_probs, predict, train, train_augmented, Example,
+    MilModel, MilOutput, Prediction, TrainHooks, TrainOptions, TrainReport,
 };
 pub use pool::{pool, pool_scores, Pooling};
 pub use probe::{

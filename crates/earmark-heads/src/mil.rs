@@ -7,8 +7,8 @@ use candle_core::{Result, Tensor};
 use crate::pool::Pooling;
 
 pub use crate::train::{
-    class_pos_weights, clip_bce, clip_loss, clip_probs, predict, train, Prediction, TrainOptions,
-    TrainReport,
+    class_pos_weights, clip_bce, clip_loss, clip_probs, predict, train, train_augmented,
+    Prediction, TrainHooks, TrainOptions, TrainReport,
 };
 
 /// What a [`MilModel`] returns for a padded batch.

@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use serde::{Deserialize, Serialize};
 
+use crate::augment::Augment;
 use crate::mil::{Example, MilModel, MilOutput};
 use crate::pool::pool;
 use crate::rng::SplitMix64;
@@ -324,6 +325,38 @@ pub fn train(
     opts: &TrainOptions,
     device: &Device,
 ) -> Result<TrainReport, HeadError> {
+    train_augmented(
+        model,
+        varmap,
+        train,
+        val,
+        opts,
+        device,
+        &TrainHooks::default(),
+    )
+}
+
+/// What [`train_augmented`] calls besides the model.
+#[derive(Default, Clone, Copy)]
+pub struct TrainHooks<'a> {
+    /// Every training batch passes through it first (fresh draws each epoch, from a stream
+    /// seeded by `opts.seed`); validation clips are never augmented.
+    pub augment: Option<&'a dyn Augment>,
+    /// Called after each epoch with (epoch, training loss, validation loss).
+    pub on_epoch: Option<&'a dyn Fn(usize, f32, Option<f32>)>,
+}
+
+/// [`train`] with [`TrainHooks`]: augmentation and progress.
+pub fn train_augmented(
+    model: &dyn MilModel,
+    varmap: &VarMap,
+    train: &[Example],
+    val: &[Example],
+    opts: &TrainOptions,
+    device: &Device,
+    hooks: &TrainHooks,
+) -> Result<TrainReport, HeadError> {
+    let augment = hooks.augment;
     let start = Instant::now();
     opts.validate()?;
     if train.is_empty() {
@@ -355,6 +388,7 @@ pub fn train(
     )?;
     model.set_seed(opts.seed);
     let mut rng = SplitMix64::derived(opts.seed, "batches");
+    let mut aug_rng = SplitMix64::derived(opts.seed, "augment");
     let mut order: Vec<usize> = (0..train.len()).collect();
 
     let mut train_loss = Vec::new();
@@ -366,7 +400,15 @@ pub fn train(
         rng.shuffle(&mut order);
         let mut sum = 0f64;
         for chunk in order.chunks(opts.batch_size) {
-            let b = make_batch(train, chunk, n_classes, device)?;
+            let b = match augment {
+                Some(a) => {
+                    let refs: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
+                    let aug = a.augment(&refs, train, &mut aug_rng);
+                    let idx: Vec<usize> = (0..aug.len()).collect();
+                    make_batch(&aug, &idx, n_classes, device)?
+                }
+                None => make_batch(train, chunk, n_classes, device)?,
+            };
             let out = model.forward(&b.x, &b.mask, true)?;
             let q = clip_probs(model, &out)?;
             let loss = clip_bce(&q, &b.y, Some(&pw))?;
@@ -383,12 +425,19 @@ pub fn train(
             opt.backward_step(&loss)?;
             sum += l as f64 * b.n as f64;
         }
-        train_loss.push((sum / train.len() as f64) as f32);
+        let tl = (sum / train.len() as f64) as f32;
+        train_loss.push(tl);
         if val.is_empty() {
+            if let Some(f) = hooks.on_epoch {
+                f(epoch, tl, None);
+            }
             continue;
         }
         let v = mean_loss(model, &val_batches, Some(&pw))?;
         val_loss.push(v);
+        if let Some(f) = hooks.on_epoch {
+            f(epoch, tl, Some(v));
+        }
         if best.as_ref().is_none_or(|b| v < b.1) {
             let snapshot = vars
                 .iter()

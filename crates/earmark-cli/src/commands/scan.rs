@@ -160,6 +160,13 @@ pub fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     )
     .map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
+    for w in &summary.whole_recording_events {
+        eprintln!(
+            "warning: {}: the {} score stayed above its threshold over the whole recording; \
+             that event is left out (the detector did not localise it)",
+            w.file, w.label
+        );
+    }
     for f in &summary.failures {
         eprintln!("failed {}: {}", f.file, f.reason);
     }

@@ -4,12 +4,13 @@
 use anyhow::Context;
 use clap::Args;
 use earmark::cache::{default_dir, EmbeddingCache};
+use earmark::detector::crnn::{crnn_detector, log_mel_clips, CrnnOptions};
 use earmark::detector::{
-    audio_input, embeddings_input, save_detector, train_detector, EmbeddingPooling, HeadKindArg,
-    LabelKind, ThresholdRule, TrainSettings,
+    audio_input, embeddings_input, resolve_head, save_detector, train_detector, EmbeddingPooling,
+    HeadKindArg, LabelKind, Manifest, ThresholdRule, TrainSettings,
 };
 use earmark_encoders::LayerSelection;
-use earmark_heads::{Calibration, HeadKind, Pooling};
+use earmark_heads::{AugmentOptions, Calibration, HeadKind, Pooling};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -46,9 +47,12 @@ pub struct TrainArgs {
     /// default max).
     #[arg(long)]
     pub pooling: Option<String>,
-    /// gbt (histogram gradient-boosted trees), logistic, mlp, or mil (a frame head).
-    #[arg(long, default_value = "gbt")]
-    pub head: HeadKindArg,
+    /// crnn (the built-in CRNN trained end to end from clip labels: the default for the
+    /// built-in encoder with --weak), gbt (histogram gradient-boosted trees on pooled
+    /// embeddings: the default for pretrained encoders), logistic, mlp, or mil (a frame head on
+    /// frozen frames; with the built-in encoder it means crnn).
+    #[arg(long)]
+    pub head: Option<HeadKindArg>,
     /// none, sigmoid or isotonic.
     #[arg(long, default_value = "isotonic")]
     pub calibration: Calibration,
@@ -85,9 +89,15 @@ pub struct TrainArgs {
     /// frame) or conv (a temporal conv over 5 frames).
     #[arg(long, default_value = "conv")]
     pub frame_head: String,
-    /// --head mil: maximum training epochs.
+    /// --head mil/crnn: maximum training epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// --head crnn: models trained from consecutive seeds; the lowest held-out loss is kept.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
+    /// --head crnn: train without augmentation (for comparisons).
+    #[arg(long)]
+    pub no_augment: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The detector directory to write.
@@ -97,8 +107,19 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
+    let head = resolve_head(&args.encoder, args.weak.is_some(), args.head)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if head == HeadKindArg::Crnn {
+        return run_crnn(&args, start);
+    }
+    if args.encoder == "scratch" {
+        eprintln!(
+            "note: the built-in encoder's weights are random until trained; {head} on its frozen \
+             frames only learns a head (the default with --weak, --head crnn, trains it end to end)"
+        );
+    }
     let mut settings = TrainSettings {
-        head: args.head,
+        head,
         calibration: args.calibration,
         cv: args.cv,
         threshold_rule: args.threshold,
@@ -124,7 +145,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let mut pooling = EmbeddingPooling::Mean;
     if let Some(p) = &args.pooling {
-        if args.head == HeadKindArg::Mil {
+        if head == HeadKindArg::Mil {
             settings.mil_pooling = p
                 .parse::<Pooling>()
                 .map_err(|e| anyhow::anyhow!("--pooling {p}: {e}"))?;
@@ -207,7 +228,53 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(&trained.reliability_svg),
     )
     .with_context(|| format!("writing {}", args.out.display()))?;
-    let m = &trained.manifest;
+    report(&trained.manifest, &args.out, start)
+}
+
+/// Trains the built-in CRNN end to end from the weak labels.
+fn run_crnn(args: &TrainArgs, start: Instant) -> anyhow::Result<ExitCode> {
+    let audio = args.audio.clone().expect("clap requires --audio");
+    let weak = args.weak.clone().expect("resolve_head requires --weak");
+    let mut opts = CrnnOptions {
+        seeds: args.seeds.max(1),
+        ..CrnnOptions::default()
+    };
+    opts.train.seed = args.seed;
+    if let Some(e) = args.epochs {
+        anyhow::ensure!(e > 0, "--epochs must be at least 1");
+        opts.train.max_epochs = e;
+        opts.train.min_epochs = opts.train.min_epochs.min(e);
+    }
+    if let Some(p) = &args.pooling {
+        opts.pooling = p
+            .parse::<Pooling>()
+            .map_err(|e| anyhow::anyhow!("--pooling {p}: {e}"))?;
+    }
+    if args.no_augment {
+        opts.augment = AugmentOptions::none();
+    }
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = |done: usize, total: usize, file: &str| {
+        if done < total && tty {
+            eprint!("\rreading {}/{total} {file:<40.40}", done + 1);
+        } else if done == total {
+            eprintln!("\rread {total} recordings{:<50}", "");
+        }
+    };
+    let clips = log_mel_clips(&audio, &weak, &opts.config, &progress)?;
+    let trained = crnn_detector(&clips, &opts, args.threshold, &|msg| eprintln!("{msg}"))?;
+    save_detector(&args.out, &trained.manifest, &trained.model, None)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    for (name, p) in &trained.manifest.post {
+        if let Some(problem) = &p.problem {
+            eprintln!("warning: class {name}: {problem}");
+        }
+    }
+    report(&trained.manifest, &args.out, start)
+}
+
+/// Prints what was trained and how it did on held-out data.
+fn report(m: &Manifest, out: &std::path::Path, start: Instant) -> anyhow::Result<ExitCode> {
     println!(
         "{} rows, {} classes; held-out: {}",
         m.training.rows,
@@ -246,7 +313,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "wrote {} ({:.1} s){}",
-        args.out.display(),
+        out.display(),
         start.elapsed().as_secs_f64(),
         if failed.is_empty() {
             String::new()

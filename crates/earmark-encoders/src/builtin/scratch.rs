@@ -9,8 +9,10 @@
 //!   ─conv1d(c1→c2, k) GELU─▶ mask ─ dropout                                     (layer 3 = output)
 //! ```
 //!
-//! The time pooling sits before the **last** block (for any number of blocks, one included), so
-//! the last block sees 20 ms frames at the defaults. Convolutions use "same" zero padding
+//! The time pooling sits before the **last** block by default (for any number of blocks, one
+//! included), so the last block sees 20 ms frames; `pool_before` moves it earlier and
+//! `dilations` spread a block's taps (the [`ScratchConfig::crnn`] preset: two spectral blocks
+//! at 10 ms, then three dilated temporal blocks at 20 ms). Convolutions use "same" zero padding
 //! (`kernel` must be odd). After every block the padded frames of a batch are zeroed again, so a
 //! clip encoded alone and the same clip inside a padded batch give the same frames on its real
 //! frames (convolution padding and batch padding are both zeros).
@@ -70,6 +72,12 @@ pub struct ScratchConfig {
     pub dropout: f32,
     /// Standard-deviation floor of the per-band standardisation, in dB (see the module doc).
     pub norm_floor_db: f32,
+    /// Dilation of each block's kernel (taps `dilation` frames apart); empty means 1 for all.
+    /// Dilated blocks after the pooling point widen the temporal context cheaply (the CRNN
+    /// preset's temporal-conv stack).
+    pub dilations: Vec<usize>,
+    /// Index of the block the time pooling comes before; `None` means the last block.
+    pub pool_before: Option<usize>,
 }
 
 impl Default for ScratchConfig {
@@ -85,6 +93,8 @@ impl Default for ScratchConfig {
             time_pool: 2,
             dropout: 0.1,
             norm_floor_db: 10.0,
+            dilations: Vec::new(),
+            pool_before: None,
         }
     }
 }
@@ -101,6 +111,31 @@ impl ScratchConfig {
             n_mels: self.n_mels,
             ..MelOptions::default()
         }
+    }
+
+    /// The trunk of the built-in CRNN that `earmark train` fits end to end from weak labels: two
+    /// 96-channel blocks on 10 ms log-mel frames (spectral patterns), pooling to 20 ms frames,
+    /// then three 128-channel temporal blocks dilated 1, 2, 4 (each output frame sees ±0.3 s).
+    /// 20 ms frames keep the short transients (impacts, claps: 0.1–0.2 s) several frames long.
+    pub fn crnn() -> Self {
+        ScratchConfig {
+            channels: vec![96, 96, 128, 128, 128],
+            dilations: vec![1, 1, 1, 2, 4],
+            pool_before: Some(2),
+            dropout: 0.1,
+            ..ScratchConfig::default()
+        }
+    }
+
+    /// Dilation of block `i` (1 when not given).
+    pub fn dilation(&self, i: usize) -> usize {
+        self.dilations.get(i).copied().unwrap_or(1)
+    }
+
+    /// The block the time pooling comes before.
+    pub fn pool_index(&self) -> usize {
+        self.pool_before
+            .unwrap_or(self.channels.len().saturating_sub(1))
     }
 
     /// Width of the output frames (the last block's channels).
@@ -171,6 +206,23 @@ impl ScratchConfig {
         if self.time_pool == 0 {
             return Err("time_pool must be ≥ 1".into());
         }
+        if !self.dilations.is_empty() && self.dilations.len() != self.channels.len() {
+            return Err(format!(
+                "dilations {:?}: one per block ({} blocks) or none",
+                self.dilations,
+                self.channels.len()
+            ));
+        }
+        if self.dilations.iter().any(|&d| d == 0 || d > 64) {
+            return Err(format!("dilations {:?} must be in 1..=64", self.dilations));
+        }
+        if self.pool_before.is_some_and(|p| p >= self.channels.len()) {
+            return Err(format!(
+                "pool_before {:?} must name one of the {} blocks",
+                self.pool_before,
+                self.channels.len()
+            ));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout {} must be in [0, 1)", self.dropout));
         }
@@ -237,10 +289,17 @@ struct TimeConv {
     weight: Tensor,
     bias: Tensor,
     kernel: usize,
+    dilation: usize,
 }
 
 impl TimeConv {
-    fn new(c_in: usize, c_out: usize, kernel: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        dilation: usize,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
         // Same shapes and hints as candle_nn::conv1d (overwritten by `init_seeded` anyway).
         let weight = vb.get_with_hints(
             (c_out, c_in, kernel),
@@ -260,13 +319,15 @@ impl TimeConv {
             weight,
             bias,
             kernel,
+            dilation: dilation.max(1),
         })
     }
 
     /// `[B, T, C]` → `[B, T, O]`.
     ///
-    /// Each item is zero-padded by `k/2` frames at both ends and the batch flattened to rows
-    /// `[B·(T + k − 1), C]`; shift `j` is then the contiguous row range `j .. j + N`, so the
+    /// Each item is zero-padded by `d·(k/2)` frames at both ends (`d` the dilation) and the batch
+    /// flattened to rows `[B·(T + d(k − 1)), C]`; shift `j` is then the contiguous row range
+    /// `d·j .. d·j + N`, so the
     /// columns are one concatenation of contiguous slices (a strided narrow per item would make
     /// candle copy through transposes). Output row `b·(T + k − 1) + t` is item `b`, frame `t`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -282,16 +343,20 @@ impl TimeConv {
                 .broadcast_add(&self.bias)?
                 .reshape((b, t, o));
         }
-        let tp = t + k - 1;
-        let flat = x.pad_with_zeros(1, k / 2, k / 2)?.reshape((b * tp, c))?;
-        let n = b * tp - (k - 1);
+        let d = self.dilation;
+        let span = d * (k - 1);
+        let tp = t + span;
+        let flat = x
+            .pad_with_zeros(1, span / 2, span / 2)?
+            .reshape((b * tp, c))?;
+        let n = b * tp - span;
         let shifted = (0..k)
-            .map(|j| flat.narrow(0, j, n))
+            .map(|j| flat.narrow(0, j * d, n))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let cols = Tensor::cat(&shifted, 1)?; // [N, k·C]
         cols.matmul(&w)?
             .broadcast_add(&self.bias)?
-            .pad_with_zeros(0, 0, k - 1)? // back to B·(T + k − 1) rows
+            .pad_with_zeros(0, 0, span)? // back to B·(T + d(k − 1)) rows
             .reshape((b, tp, o))?
             .narrow(1, 0, t)?
             .contiguous()
@@ -315,7 +380,13 @@ impl ScratchCnn {
         let mut blocks = Vec::with_capacity(cfg.channels.len());
         let mut c_in = cfg.n_mels;
         for (i, &c) in cfg.channels.iter().enumerate() {
-            blocks.push(TimeConv::new(c_in, c, cfg.kernel, vb.pp(i))?);
+            blocks.push(TimeConv::new(
+                c_in,
+                c,
+                cfg.kernel,
+                cfg.dilation(i),
+                vb.pp(i),
+            )?);
             c_in = c;
         }
         Ok(ScratchCnn {
@@ -338,11 +409,17 @@ impl ScratchCnn {
     /// side per block (at the block's frame rate) plus the pooling group.
     pub fn receptive_field_samples(&self) -> u64 {
         let half = (self.cfg.kernel / 2) as u64;
-        let l = self.blocks.len() as u64;
         let hop = self.cfg.hop_length as u64;
         let pooled_hop = hop * self.cfg.time_pool as u64;
-        // Blocks before the pool move by mel hops, the last one by pooled hops.
-        let reach = (l - 1) * half * hop + half * pooled_hop;
+        let at = self.cfg.pool_index();
+        // Blocks before the pool move by mel hops, the others by pooled hops; dilation d
+        // spreads a block's taps d frames apart.
+        let reach: u64 = (0..self.blocks.len())
+            .map(|i| {
+                let step = if i < at { hop } else { pooled_hop };
+                half * self.cfg.dilation(i) as u64 * step
+            })
+            .sum();
         self.cfg.win_length as u64 + (self.cfg.time_pool as u64 - 1) * hop + 2 * reach
     }
 
@@ -423,7 +500,7 @@ impl ScratchCnn {
         // Time-major throughout: h [B, T, C], mask [B, T, 1].
         let mut h = x;
         let mut mk = mask.unsqueeze(2)?;
-        let pool_before = self.blocks.len() - 1;
+        let pool_before = self.cfg.pool_index();
         let mut out = Vec::new();
         let mut pending: Vec<Tensor> = Vec::new(); // states before pooling, to pool later
         if collect {
@@ -760,8 +837,15 @@ mod tests {
         let dev = Device::Cpu;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
-        let conv = TimeConv::new(6, 4, 5, vb.pp("c")).unwrap();
-        init_seeded(&varmap, 3).unwrap();
+        for dilation in [1, 3] {
+            time_conv_case(&varmap, &vb, dilation);
+        }
+    }
+
+    fn time_conv_case(varmap: &VarMap, vb: &VarBuilder, dilation: usize) {
+        let dev = Device::Cpu;
+        let conv = TimeConv::new(6, 4, 5, dilation, vb.pp(format!("c{dilation}"))).unwrap();
+        init_seeded(varmap, 3).unwrap();
         let mut rng = SplitMix::new(9);
         let x: Vec<f32> = (0..2 * 13 * 6).map(|_| rng.next_f32() - 0.5).collect();
         let x = Tensor::from_vec(x, (2, 13, 6), &dev).unwrap();
@@ -771,7 +855,7 @@ mod tests {
             .unwrap()
             .contiguous()
             .unwrap()
-            .conv1d(&conv.weight, 2, 1, 1, 1)
+            .conv1d(&conv.weight, 2 * dilation, 1, dilation, 1)
             .unwrap()
             .broadcast_add(&conv.bias.reshape((1, 4, 1)).unwrap())
             .unwrap()

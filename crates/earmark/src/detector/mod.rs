@@ -12,6 +12,7 @@
 //! Everything is written into a temporary sibling directory first and renamed into place, so a
 //! failed run never leaves half a detector under the final name.
 
+pub mod crnn;
 pub mod input;
 pub mod rows;
 pub mod store;
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 pub use input::{audio_input, embeddings_input};
 pub use rows::{EmbeddingPooling, LabelKind};
 pub use thresholds::{ClassMetrics, Threshold, ThresholdRule};
-pub use train::{train_detector, HeadKindArg, TrainInput, TrainSettings, Trained};
+pub use train::{resolve_head, train_detector, HeadKindArg, TrainInput, TrainSettings, Trained};
 
 /// The manifest's `format` value.
 pub const FORMAT: &str = "earmark-detector";
@@ -153,6 +154,11 @@ pub struct Manifest {
     pub thresholds: BTreeMap<String, Threshold>,
     pub training: TrainingSummary,
     pub validation: Validation,
+    /// Per class: how frame scores become events (median filter, minimum length), chosen on
+    /// held-out clips with the thresholds. Empty for detectors that leave it to the scan's
+    /// defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub post: BTreeMap<String, crnn::ClassPost>,
 }
 
 /// A pooled-embedding head with its calibration.
@@ -189,6 +195,9 @@ pub struct MilModel {
     pub head: FrameHead,
     pub varmap: candle_nn::VarMap,
     pub calibrators: Vec<FittedCalibrator>,
+    /// The encoder trained with the head (`crnn` detectors: the built-in CRNN's trunk), kept in
+    /// the detector's `encoder/` folder; `None` when the head reads a frozen registry encoder.
+    pub encoder: Option<earmark_encoders::ScratchEncoder>,
 }
 
 /// The fitted part of a detector.
@@ -209,6 +218,26 @@ const MODEL_JSON: &str = "model.json";
 const MODEL_WEIGHTS: &str = "model.safetensors";
 const MIL_DIR: &str = "head";
 const MIL_CALIBRATORS: &str = "calibrators.json";
+/// A trained built-in encoder: `config.json` (its `ScratchConfig`) and `model.safetensors`.
+pub const ENCODER_DIR: &str = "encoder";
+const ENCODER_CONFIG: &str = "config.json";
+const ENCODER_WEIGHTS: &str = "model.safetensors";
+
+/// The built-in encoder saved in a detector's `encoder/` folder.
+pub fn load_trained_encoder(dir: &Path) -> Result<earmark_encoders::ScratchEncoder, DetectorError> {
+    let cpath = dir.join(ENCODER_CONFIG);
+    let text = std::fs::read_to_string(&cpath).map_err(|e| DetectorError::io(&cpath, e))?;
+    let cfg: earmark_encoders::ScratchConfig =
+        serde_json::from_str(&text).map_err(|e| DetectorError::io(&cpath, e))?;
+    cfg.validate()
+        .map_err(|e| DetectorError::io(&cpath, format!("encoder config: {e}")))?;
+    earmark_encoders::ScratchEncoder::from_safetensors(
+        cfg,
+        &dir.join(ENCODER_WEIGHTS),
+        &candle_core::Device::Cpu,
+    )
+    .map_err(|e| DetectorError::io(dir, e))
+}
 
 impl Detector {
     /// Reads a detector directory, checking its format, version and files.
@@ -233,7 +262,7 @@ impl Detector {
         }
         let manifest: Manifest =
             serde_json::from_value(raw).map_err(|e| not(format!("{MANIFEST}: {e}")))?;
-        let model = if manifest.head.kind == "mil" {
+        let model = if manifest.head.kind == "mil" || manifest.head.kind == "crnn" {
             let hdir = dir.join(MIL_DIR);
             let (head, varmap) = earmark_heads::load_head(&hdir, &candle_core::Device::Cpu)?;
             let cpath = hdir.join(MIL_CALIBRATORS);
@@ -244,10 +273,17 @@ impl Detector {
             } else {
                 Vec::new()
             };
+            let edir = dir.join(ENCODER_DIR);
+            let encoder = if edir.join(ENCODER_CONFIG).exists() {
+                Some(load_trained_encoder(&edir)?)
+            } else {
+                None
+            };
             DetectorModel::Mil(MilModel {
                 head,
                 varmap,
                 calibrators,
+                encoder,
             })
         } else {
             let value =
@@ -348,9 +384,19 @@ pub fn save_detector(
                     .map_err(|e| DetectorError::io(&hdir, e))?;
                 crate::atomic::write_atomic(&hdir.join(MIL_CALIBRATORS), t.as_bytes())
                     .map_err(|e| DetectorError::io(&hdir, e))?;
+                if let Some(enc) = &m.encoder {
+                    let edir = tmp.join(ENCODER_DIR);
+                    std::fs::create_dir_all(&edir).map_err(|e| DetectorError::io(&edir, e))?;
+                    let cfg = serde_json::to_string_pretty(enc.cnn().config())
+                        .map_err(|e| DetectorError::io(&edir, e))?;
+                    crate::atomic::write_atomic(&edir.join(ENCODER_CONFIG), cfg.as_bytes())
+                        .map_err(|e| DetectorError::io(&edir, e))?;
+                    enc.save(&edir.join(ENCODER_WEIGHTS))
+                        .map_err(|e| DetectorError::io(&edir, e))?;
+                }
             }
         }
-        if let Some(svg) = reliability_svg {
+        if let Some(svg) = reliability_svg.filter(|s| !s.is_empty()) {
             let p = tmp.join("reliability.svg");
             crate::atomic::write_atomic(&p, svg.as_bytes())
                 .map_err(|e| DetectorError::io(&p, e))?;

@@ -139,21 +139,17 @@ fn audio_files(dir: &Path) -> Result<Vec<String>, DetectorError> {
     Ok(out)
 }
 
-/// Frames and labels for every recording the labels name (weak) or the folder holds (strong).
-/// A file that is missing or fails to decode is recorded in `failed` and left out.
-#[allow(clippy::too_many_arguments)]
-pub fn audio_rows(
-    model: &LoadedModel,
-    encoder_key: &str,
-    layers: &LayerSelection,
-    cache: &EmbeddingCache,
+/// Per recording: its classes and (strong labels) its events; and the sorted class names. Weak
+/// labels name the recordings; strong labels cover every audio file of `audio_dir` (files
+/// without events are negatives).
+pub type LabelTable = BTreeMap<String, (Vec<String>, Vec<Event>)>;
+
+/// Reads `labels` into a [`LabelTable`] and the class list.
+pub fn read_labels(
     audio_dir: &Path,
     labels: &LabelKind,
-    pooling: EmbeddingPooling,
-    progress: &dyn Fn(usize, usize, &str),
-) -> Result<AudioRows, DetectorError> {
-    // file -> (weak labels, strong events)
-    let mut table: BTreeMap<String, (Vec<String>, Vec<Event>)> = BTreeMap::new();
+) -> Result<(LabelTable, Vec<String>), DetectorError> {
+    let mut table: LabelTable = BTreeMap::new();
     match labels {
         LabelKind::Weak(path) => {
             for w in read_weak(path).map_err(|e| DetectorError::data(e.to_string()))? {
@@ -192,6 +188,23 @@ pub fn audio_rows(
             "no recording has a label: nothing to learn",
         ));
     }
+    Ok((table, classes))
+}
+
+/// Frames and labels for every recording the labels name (weak) or the folder holds (strong).
+/// A file that is missing or fails to decode is recorded in `failed` and left out.
+#[allow(clippy::too_many_arguments)]
+pub fn audio_rows(
+    model: &LoadedModel,
+    encoder_key: &str,
+    layers: &LayerSelection,
+    cache: &EmbeddingCache,
+    audio_dir: &Path,
+    labels: &LabelKind,
+    pooling: EmbeddingPooling,
+    progress: &dyn Fn(usize, usize, &str),
+) -> Result<AudioRows, DetectorError> {
+    let (table, classes) = read_labels(audio_dir, labels)?;
     let c = classes.len();
     let mut out = AudioRows {
         x: Vec::new(),

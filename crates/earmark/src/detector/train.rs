@@ -38,6 +38,9 @@ pub enum HeadKindArg {
     Mlp,
     /// A MIL frame head on the frames (the time axis kept; clip labels through a pooling rule).
     Mil,
+    /// The built-in CRNN trained end to end from clip labels ([`super::crnn`]); the default
+    /// for the built-in encoder.
+    Crnn,
 }
 
 impl FromStr for HeadKindArg {
@@ -49,7 +52,10 @@ impl FromStr for HeadKindArg {
             "logistic" => Ok(HeadKindArg::Logistic),
             "mlp" => Ok(HeadKindArg::Mlp),
             "mil" => Ok(HeadKindArg::Mil),
-            o => Err(format!("unknown head {o:?}: use gbt, logistic, mlp or mil")),
+            "crnn" => Ok(HeadKindArg::Crnn),
+            o => Err(format!(
+                "unknown head {o:?}: use crnn, gbt, logistic, mlp or mil"
+            )),
         }
     }
 }
@@ -61,7 +67,32 @@ impl std::fmt::Display for HeadKindArg {
             HeadKindArg::Logistic => "logistic",
             HeadKindArg::Mlp => "mlp",
             HeadKindArg::Mil => "mil",
+            HeadKindArg::Crnn => "crnn",
         })
+    }
+}
+
+/// The head a run trains when `given` may be unset. The built-in encoder with weak labels learns
+/// end to end ([`HeadKindArg::Crnn`]; `mil` means the same there): a frozen random encoder is
+/// never a default. Pretrained encoders get gradient-boosted trees. `earmark train` and the web
+/// page's train dialog both resolve through this.
+pub fn resolve_head(
+    encoder: &str,
+    weak: bool,
+    given: Option<HeadKindArg>,
+) -> Result<HeadKindArg, String> {
+    let builtin = encoder == "scratch";
+    match (given, builtin) {
+        (Some(HeadKindArg::Crnn), false) => Err(format!(
+            "--head crnn trains the built-in encoder; drop --encoder {encoder} (or use --head mil \
+             on its frozen frames)"
+        )),
+        (Some(HeadKindArg::Crnn | HeadKindArg::Mil) | None, true) if weak => Ok(HeadKindArg::Crnn),
+        (Some(HeadKindArg::Crnn), true) => {
+            Err("--head crnn learns from clip labels: give --weak TSV".into())
+        }
+        (Some(h), _) => Ok(h),
+        (None, _) => Ok(HeadKindArg::Gbt),
     }
 }
 
@@ -436,6 +467,11 @@ pub fn train_detector(
             Mlp
         ),
         HeadKindArg::Mil => unreachable!("handled above"),
+        HeadKindArg::Crnn => {
+            return Err(DetectorError::data(
+                "--head crnn trains the built-in CRNN from log-mel: use crnn::crnn_detector",
+            ))
+        }
     };
     let (validation, thresholds) = held_out(
         &classes,
@@ -466,6 +502,7 @@ pub fn train_detector(
         thresholds,
         training,
         validation,
+        post: BTreeMap::new(),
     };
     Ok(Trained {
         manifest,
@@ -657,6 +694,7 @@ fn train_mil(
             seconds: start.elapsed().as_secs_f64(),
         },
         validation,
+        post: BTreeMap::new(),
     };
     Ok(Trained {
         manifest,
@@ -664,6 +702,7 @@ fn train_mil(
             head,
             varmap,
             calibrators,
+            encoder: None,
         }),
         reliability_svg: svg,
     })

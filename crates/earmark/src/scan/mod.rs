@@ -50,6 +50,9 @@ pub struct Part {
     pub wall_secs: f64,
     /// `[onset, offset, label]`
     pub events: Vec<(f64, f64, String)>,
+    /// Classes whose event covered the whole recording (left out of `events`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub whole_recording: Vec<String>,
 }
 
 /// A recording that failed, and why.
@@ -57,6 +60,13 @@ pub struct Part {
 pub struct Failure {
     pub file: String,
     pub reason: String,
+}
+
+/// A class that covered a whole recording (see [`Summary::whole_recording_events`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WholeRecording {
+    pub file: String,
+    pub label: String,
 }
 
 /// `summary.json`.
@@ -75,6 +85,10 @@ pub struct Summary {
     pub files_failed: usize,
     pub failures: Vec<Failure>,
     pub events: usize,
+    /// Recordings where a class's only event covered the whole recording: the detector failed
+    /// to localise there, and those events are not in the outputs.
+    #[serde(default)]
+    pub whole_recording_events: Vec<WholeRecording>,
     pub audio_hours: f64,
     /// Wall time of this run (resumed files cost nothing).
     pub wall_seconds: f64,
@@ -154,6 +168,7 @@ pub fn run(
                             .iter()
                             .map(|e| (e.onset, e.offset, e.label.clone()))
                             .collect(),
+                        whole_recording: r.whole_recording.clone(),
                     };
                     let text = serde_json::to_string(&part).map_err(|e| e.to_string())?;
                     write_atomic(&pp, text.as_bytes())
@@ -201,6 +216,15 @@ pub fn run(
         files_failed: failures.len(),
         failures,
         events: list.events.len(),
+        whole_recording_events: parts
+            .iter()
+            .flat_map(|p| {
+                p.whole_recording.iter().map(|l| WholeRecording {
+                    file: p.file.clone(),
+                    label: l.clone(),
+                })
+            })
+            .collect(),
         audio_hours: parts.iter().map(|p| p.audio_secs).sum::<f64>() / 3600.0,
         wall_seconds: wall,
         real_time_factor: if wall > 0.0 { fresh_secs / wall } else { 0.0 },

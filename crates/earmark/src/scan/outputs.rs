@@ -309,6 +309,10 @@ pub fn merge(out: &Path, formats: &[EventFormat]) -> Result<MergeSummary, String
         files_failed: failures.len(),
         failures: failures.clone(),
         events: list.events.len(),
+        whole_recording_events: summaries
+            .iter()
+            .flat_map(|s| s.whole_recording_events.clone())
+            .collect(),
         audio_hours,
         // Shards run side by side: the batch took as long as the slowest one.
         wall_seconds: wall,

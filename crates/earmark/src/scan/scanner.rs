@@ -87,15 +87,36 @@ pub fn score_columns(
             .unwrap_or(0.5);
         by_label.insert(n.clone(), t);
     }
+    // The detector's own per-class choices (chosen on held-out clips at training) unless the
+    // scan's settings override them.
+    let median_filter_frames = match settings.median_filter_frames {
+        Some(w) => PerClass::All(w),
+        None if !m.post.is_empty() => PerClass::ByLabel(
+            names
+                .iter()
+                .map(|n| {
+                    let w = m.post.get(n).map_or(1, |p| p.median_filter_frames);
+                    (n.clone(), w)
+                })
+                .collect(),
+        ),
+        None => PerClass::All(if is_mil { 3 } else { 1 }),
+    };
+    let min_event_secs = if settings.min_event_secs > 0.0 || m.post.is_empty() {
+        PerClass::All(settings.min_event_secs)
+    } else {
+        PerClass::ByLabel(
+            names
+                .iter()
+                .map(|n| (n.clone(), m.post.get(n).map_or(0.0, |p| p.min_event_secs)))
+                .collect(),
+        )
+    };
     let post = PostProcess {
         thresholds: PerClass::ByLabel(by_label),
         hysteresis: None,
-        median_filter_frames: PerClass::All(settings.median_filter_frames.unwrap_or(if is_mil {
-            3
-        } else {
-            1
-        })),
-        min_event_secs: PerClass::All(settings.min_event_secs),
+        median_filter_frames,
+        min_event_secs,
         merge_gap_secs: PerClass::All(settings.merge_gap_secs),
     };
     let labels = LabelSet::new(names);
@@ -107,6 +128,9 @@ pub fn score_columns(
 #[derive(Debug, Clone)]
 pub struct FileResult {
     pub events: EventList,
+    /// Classes whose only answer was one event covering the whole recording: a detector that
+    /// says "everywhere" has not found where, so those events are left out and reported.
+    pub whole_recording: Vec<String>,
     /// `[frames, classes]` calibrated scores on the score grid (kept when asked for).
     pub scores: Option<Frames>,
     pub audio_secs: f64,
@@ -139,7 +163,12 @@ fn data(what: impl ToString) -> String {
 
 impl Scanner {
     /// Loads the detector's encoder and checks it is the one the detector was trained with.
-    pub fn new(detector: Detector, settings: &ScanSettings) -> Result<Scanner, String> {
+    pub fn new(mut detector: Detector, settings: &ScanSettings) -> Result<Scanner, String> {
+        // An encoder trained with the detector (crnn) moves into the scanner's model.
+        let trained = match &mut detector.model {
+            DetectorModel::Mil(m) => m.encoder.take(),
+            DetectorModel::Pooled(_) => None,
+        };
         let m = &detector.manifest;
         let spec = m.input.encoder.clone().ok_or_else(|| {
             format!(
@@ -156,29 +185,46 @@ impl Scanner {
             .map(str::parse)
             .transpose()
             .map_err(|e| format!("detector.json encoder.eat_frames: {e}"))?;
-        let load = LoadOptions {
-            eat_frames,
-            ..LoadOptions::from_env()
-        };
-        let model = load_model(&spec.name, &load)
-            .or_else(|e| {
-                let src = Path::new(&spec.source);
-                if src.exists() {
-                    load_model(&spec.source, &load)
-                } else {
-                    Err(e)
+        let (model, id) = match trained {
+            // The encoder was trained with this detector and lives in its folder.
+            Some(enc) => {
+                let model = LoadedModel {
+                    encoder: Box::new(enc),
+                    spec: None,
+                    source: detector.dir.join(crate::detector::ENCODER_DIR),
+                    default_layers: LayerSelection::Last,
+                    multi_layer: false,
+                    options_key: String::new(),
+                };
+                (model, spec.checkpoint_id.clone())
+            }
+            None => {
+                let load = LoadOptions {
+                    eat_frames,
+                    ..LoadOptions::from_env()
+                };
+                let model = load_model(&spec.name, &load)
+                    .or_else(|e| {
+                        let src = Path::new(&spec.source);
+                        if src.exists() {
+                            load_model(&spec.source, &load)
+                        } else {
+                            Err(e)
+                        }
+                    })
+                    .map_err(|e| format!("encoder {} of the detector: {e}", spec.name))?;
+                let id = encoder_id(&model, &spec.name);
+                if id != spec.checkpoint_id {
+                    return Err(format!(
+                        "encoder {} resolves to weights ({}) other than those the detector was \
+                         trained on: the scores would mean nothing; point it at the same checkpoint",
+                        spec.name,
+                        model.source.display()
+                    ));
                 }
-            })
-            .map_err(|e| format!("encoder {} of the detector: {e}", spec.name))?;
-        let id = encoder_id(&model, &spec.name);
-        if id != spec.checkpoint_id {
-            return Err(format!(
-                "encoder {} resolves to weights ({}) other than those the detector was trained on: \
-                 the scores would mean nothing; point it at the same checkpoint",
-                spec.name,
-                model.source.display()
-            ));
-        }
+                (model, id)
+            }
+        };
         let layers: LayerSelection = spec
             .layers
             .parse()
@@ -367,8 +413,11 @@ impl Scanner {
         curve.extend_from_slice(&st.finish(end).data);
         let scores = Frames::new(curve, c, self.score_grid).map_err(data)?;
         let ev = events(&scores, &self.labels, id, &self.post, Some(end)).map_err(data)?;
+        let (ev, whole_recording) =
+            drop_whole_recording(ev, end as f64 / self.sample_rate() as f64);
         Ok(FileResult {
             events: ev,
+            whole_recording,
             scores: keep_scores.then_some(scores),
             audio_secs: end as f64 / self.sample_rate() as f64,
             windows,
@@ -476,12 +525,35 @@ pub fn scan_stream(
     curve.extend_from_slice(&rest.data);
     let scores = Frames::new(curve, c, scorer.file_grid()).map_err(data)?;
     let ev = events(&scores, plan.labels, id, plan.post, Some(end)).map_err(data)?;
+    let (ev, whole_recording) = drop_whole_recording(ev, end as f64 / rate as f64);
     Ok(FileResult {
         events: ev,
+        whole_recording,
         scores: keep_scores.then_some(scores),
         audio_secs: end as f64 / rate as f64,
         windows: n_windows,
     })
+}
+
+/// An event covering at least this fraction of its recording covers "the whole recording".
+pub const WHOLE_RECORDING_FRACTION: f64 = 0.95;
+
+/// Splits off the events that cover (almost) a whole recording of `secs` seconds: returns the
+/// others and the classes of the dropped ones.
+pub fn drop_whole_recording(ev: EventList, secs: f64) -> (EventList, Vec<String>) {
+    let mut whole = Vec::new();
+    let events = ev
+        .events
+        .into_iter()
+        .filter(|e| {
+            let covers = secs > 0.0 && e.offset - e.onset >= WHOLE_RECORDING_FRACTION * secs;
+            if covers && !whole.contains(&e.label) {
+                whole.push(e.label.clone());
+            }
+            !covers
+        })
+        .collect();
+    (EventList { events }, whole)
 }
 
 impl WindowScorer for Scanner {

@@ -5,14 +5,15 @@
 
 use super::data::Dataset;
 use super::WorkflowError;
-use candle_core::{DType, Tensor};
+use crate::detector::crnn::CrnnMil;
+use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use earmark_core::FrameGrid;
 use earmark_encoders::builtin::{ScratchCnn, ScratchConfig};
 use earmark_encoders::{Device, Encoder, LayerSelection};
 use earmark_heads::{
-    fit_standardizer, predict, train, Example, FrameHead, HeadConfig, HeadKind, MilModel,
-    MilOutput, Pooling, Prediction, TrainOptions, TrainReport,
+    fit_standardizer, predict, train, Example, FrameHead, HeadConfig, HeadKind, Pooling,
+    Prediction, TrainOptions, TrainReport,
 };
 use serde::Serialize;
 
@@ -216,45 +217,6 @@ pub fn train_probe(
     })
 }
 
-/// The built-in CNN and a linear frame head, trained together from weak labels.
-struct ScratchMil {
-    cnn: ScratchCnn,
-    head: FrameHead,
-}
-
-impl MilModel for ScratchMil {
-    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool) -> candle_core::Result<MilOutput> {
-        let (h, m) = self.cnn.forward(x, mask, train)?;
-        let out = self.head.forward(&h, train)?;
-        Ok(MilOutput {
-            frame_logits: out.frame_logits,
-            att_logits: out.att_logits,
-            mask: m,
-        })
-    }
-
-    fn pooling(&self) -> Pooling {
-        self.head.config().pooling
-    }
-
-    fn alpha(&self) -> Option<Tensor> {
-        self.head.alpha()
-    }
-
-    fn set_seed(&self, seed: u64) {
-        self.cnn.set_dropout_seed(seed);
-        self.head.set_seed(seed);
-    }
-
-    fn in_dim(&self) -> Option<usize> {
-        Some(self.cnn.config().n_mels)
-    }
-
-    fn n_classes(&self) -> Option<usize> {
-        Some(self.head.config().n_classes)
-    }
-}
-
 /// The scratch baseline: the built-in CNN from log-mel frames, trained end to end.
 pub fn train_scratch(
     log_mel: &Representation,
@@ -281,7 +243,7 @@ pub fn train_scratch(
         vb.pp("head"),
     )?;
     earmark_heads::init_varmap(&varmap, opts.seed)?;
-    let model = ScratchMil { cnn, head };
+    let model = CrnnMil { cnn, head };
     let train_ex = pick(&log_mel.examples, &split.train);
     let val_ex = pick(&log_mel.examples, &split.val);
     let report = train(&model, &varmap, &train_ex, &val_ex, opts, &device)?;
