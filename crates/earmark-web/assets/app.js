@@ -9,7 +9,7 @@
 //   #scan-progress, #scan-status               scan job: <progress data-state=running|done|failed>
 //   #train-open, #train-dialog, #train-form    the train dialog and its form
 //   #train-name, #train-encoder, #train-layers, #train-head, #train-pooling, #train-calibration,
-//   #train-labels, #train-window, #train-hop, #train-max-iter, #train-epochs
+//   #train-labels, #train-window, #train-hop, #train-max-iter, #train-epochs, #head-note
 //   #train-submit, #train-close, #train-progress (data-state), #train-status, #train-metrics
 //   #recordings (table; each row tr[data-path] has a button.rec-open), #recording-total
 //   #threshold-class, #threshold (range 0–1), #threshold-value, #threshold-reset, #threshold-save
@@ -615,12 +615,43 @@ async function scanFinished(job) {
 
 // ---------------------------------------------------------------- train dialog
 const POOLINGS = { pooled: ['mean', 'max', 'mean_max'], mil: ['max', 'mean', 'linear_softmax', 'attention', 'auto_pool'] };
+// Each head's pooling when none is picked, as `earmark train` has them: the CRNN's MIL pooling is
+// linear_softmax, a MIL head's max; max keeps a short event's trace in a long pooled window.
+const POOLING_DEFAULT = { crnn: 'linear_softmax', mil: 'max' };
 function fillPoolings() {
-  const list = POOLINGS[$('train-head').value === 'mil' ? 'mil' : 'pooled'];
-  const keep = $('train-pooling').value;
-  $('train-pooling').replaceChildren(...list.map((p) => el('option', { value: p, textContent: p })));
-  // Max keeps a short event's trace in a long window; it is the default for a new dialog.
-  $('train-pooling').value = list.includes(keep) ? keep : 'max';
+  const head = $('train-head').value, sel = $('train-pooling');
+  if (sel.dataset.head === head) return;
+  const list = POOLINGS[head === 'mil' || head === 'crnn' ? 'mil' : 'pooled'];
+  sel.replaceChildren(...list.map((p) => el('option', { value: p, textContent: p })));
+  sel.value = POOLING_DEFAULT[head] || 'max';
+  sel.dataset.head = head;
+}
+
+// The head `earmark train` picks when none is given (its resolve_head): the CRNN for the built-in
+// encoder with clip (weak) labels, gradient-boosted trees otherwise. The dropdown follows it
+// until the user picks a head; a pick the encoder or labels rule out falls back to it.
+let headPicked = false;
+function defaultHead() {
+  const encoder = $('train-encoder').value || 'scratch';  // the request's default, before the list loads
+  return encoder === 'scratch' && $('train-labels').value === 'weak' ? 'crnn' : 'gbt';
+}
+function syncHead() {
+  const head = $('train-head'), crnnOk = defaultHead() === 'crnn';
+  const crnn = head.querySelector('option[value=crnn]'), mil = head.querySelector('option[value=mil]');
+  crnn.disabled = !crnnOk;
+  crnn.title = crnnOk ? '' : 'The CRNN trains the built-in encoder (scratch) from clip (weak) labels';
+  // With the built-in encoder and clip labels `earmark train --head mil` means the CRNN.
+  mil.disabled = crnnOk;
+  mil.title = crnnOk ? 'With the built-in encoder and clip labels the MIL head is the CRNN' : '';
+  if (!headPicked || head.selectedOptions[0]?.disabled) head.value = defaultHead();
+  const isCrnn = head.value === 'crnn';
+  // The CRNN learns its own frames and chooses thresholds on held-out clips.
+  $('train-layers').disabled = isCrnn;
+  $('train-calibration').disabled = isCrnn;
+  $('head-note').textContent = isCrnn
+    ? 'The CRNN trains the built-in encoder and a frame head together from the clip labels, as `earmark train --weak` does; layers and calibration do not apply.'
+    : '';
+  fillPoolings();
 }
 
 async function openTrain() {
@@ -643,6 +674,7 @@ async function openTrain() {
     })));
     const ok = models.filter((m) => m.available).map((m) => m.name);
     sel.value = ok.includes(keep) ? keep : (ok[0] || '');
+    syncHead();
     const missing = models.length - ok.length;
     $('encoder-note').textContent = missing ? `${missing} encoder(s) greyed out: their weights are not on this machine (hover for where they were looked for).` : '';
   } catch (e) { report(e, 'Loading the encoder list'); }
@@ -663,7 +695,9 @@ async function submitTrain(ev) {
     const { job } = await api('POST', '/api/train', body);
     const done = await followJob(job, $('train-progress'), $('train-status'));
     if (done.state === 'done') {
-      $('train-status').textContent = `Trained ${body.name}. Validation:`;
+      const warnings = (done.result && done.result.warnings) || [];
+      $('train-status').textContent = `Trained ${body.name}${done.result && done.result.head ? ` (${done.result.head})` : ''}.`
+        + (warnings.length ? ` Warnings: ${warnings.join('; ')}.` : '') + ' Validation:';
       $('train-metrics').replaceChildren(metricsTable(done.result));
       await loadDetectors(body.name);
       await loadRecordings();
@@ -870,7 +904,9 @@ function bind() {
   $('zoom-fit').addEventListener('click', () => S.rec && setView(0, S.rec.duration));
   $('train-open').addEventListener('click', openTrain);
   $('train-close').addEventListener('click', () => $('train-dialog').close());
-  $('train-head').addEventListener('change', fillPoolings);
+  $('train-head').addEventListener('change', () => { headPicked = true; syncHead(); });
+  $('train-encoder').addEventListener('change', syncHead);
+  $('train-labels').addEventListener('change', syncHead);
   $('train-form').addEventListener('submit', submitTrain);
   $('label-form').addEventListener('submit', addLabel);
   $('label-cancel').addEventListener('click', () => setSelection(null));
@@ -904,7 +940,7 @@ async function resumeJobs() {
 
 async function init() {
   bind();
-  fillPoolings();
+  syncHead();
   draw();
   try {
     await loadProject();

@@ -5,9 +5,10 @@ use crate::error::AppError;
 use crate::labels::Labels;
 use crate::project::{check_name, Project};
 use earmark::cache::EmbeddingCache;
+use earmark::detector::crnn::{crnn_detector, log_mel_clips, CrnnOptions};
 use earmark::detector::{
-    audio_input, save_detector, train_detector, Detector, EmbeddingPooling, HeadKindArg, LabelKind,
-    TrainSettings,
+    audio_input, resolve_head, save_detector, train_detector, Detector, EmbeddingPooling,
+    HeadKindArg, LabelKind, TrainSettings,
 };
 use earmark::scan::{self, Input, RunOptions, ScanSettings, Scanner};
 use earmark_core::{format_weak_tsv, WeakLabel};
@@ -176,8 +177,9 @@ pub struct TrainRequest {
     pub encoder: String,
     pub layers: Option<String>,
     pub pooling: Option<String>,
-    #[serde(default = "gbt")]
-    pub head: String,
+    /// Absent or empty: what `earmark train` picks — `crnn` for the built-in encoder with weak
+    /// labels (`mil` means `crnn` there too), `gbt` otherwise ([`resolve_head`]).
+    pub head: Option<String>,
     #[serde(default = "isotonic")]
     pub calibration: String,
     #[serde(default = "weak")]
@@ -185,15 +187,14 @@ pub struct TrainRequest {
     pub window: Option<f64>,
     pub hop: Option<f64>,
     pub max_iter: Option<usize>,
+    /// Maximum training epochs of the MLP, MIL and CRNN heads (CRNN: its minimum is capped to
+    /// it, as `earmark train --epochs` does).
     pub epochs: Option<usize>,
     pub cv: Option<usize>,
 }
 
 fn scratch() -> String {
     "scratch".into()
-}
-fn gbt() -> String {
-    "gbt".into()
 }
 fn isotonic() -> String {
     "isotonic".into()
@@ -211,60 +212,24 @@ pub struct TrainPlan {
     pub pooling: EmbeddingPooling,
     pub settings: TrainSettings,
     pub strong: Option<(f64, f64)>,
+    /// Head `crnn`: the built-in CRNN trained end to end from the weak labels, with exactly the
+    /// options `earmark train --audio DIR --weak TSV` uses (the dialog's pooling and epochs on
+    /// top); `settings`, `layers` and `pooling` are then unused.
+    pub crnn: Option<CrnnOptions>,
 }
 
 impl TrainRequest {
     pub fn plan(&self) -> Result<TrainPlan, AppError> {
         check_name(&self.name)?;
         let bad = |f: &str, v: &str, e: String| AppError::bad(format!("{f} {v:?}: {e}"));
-        let head: HeadKindArg = self
-            .head
-            .parse()
-            .map_err(|e: String| bad("head", &self.head, e))?;
+        let given: Option<HeadKindArg> = match self.head.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(h) => Some(h.parse().map_err(|e: String| bad("head", h, e))?),
+        };
         let calibration: Calibration = self
             .calibration
             .parse()
             .map_err(|e| bad("calibration", &self.calibration, format!("{e}")))?;
-        let mut settings = TrainSettings {
-            head,
-            calibration,
-            ..TrainSettings::default()
-        };
-        if let Some(cv) = self.cv {
-            if cv < 2 {
-                return Err(AppError::bad("cv: at least 2 folds"));
-            }
-            settings.cv = cv;
-        }
-        if let Some(m) = self.max_iter {
-            if m == 0 {
-                return Err(AppError::bad("max_iter: at least 1"));
-            }
-            settings.gbt.max_iter = m;
-        }
-        if let Some(e) = self.epochs {
-            if e == 0 {
-                return Err(AppError::bad("epochs: at least 1"));
-            }
-            settings.mil.max_epochs = e;
-        }
-        let mut pooling = EmbeddingPooling::Mean;
-        if let Some(p) = self.pooling.as_deref().filter(|p| !p.is_empty()) {
-            if head == HeadKindArg::Mil {
-                settings.mil_pooling = p
-                    .parse::<Pooling>()
-                    .map_err(|e| bad("pooling", p, format!("{e}")))?;
-            } else {
-                pooling = p.parse().map_err(|e: String| bad("pooling", p, e))?;
-            }
-        }
-        let layers = match self.layers.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(l) => Some(
-                l.parse::<LayerSelection>()
-                    .map_err(|e| bad("layers", l, e.to_string()))?,
-            ),
-        };
         let strong = match self.labels.as_str() {
             "weak" => None,
             "strong" => {
@@ -293,6 +258,91 @@ impl TrainRequest {
                 names.join(", ")
             )));
         }
+        // The head as `earmark train` resolves it; its refusals in the page's own words.
+        let builtin = self.encoder == "scratch";
+        if given == Some(HeadKindArg::Crnn) {
+            if !builtin {
+                return Err(bad(
+                    "head",
+                    "crnn",
+                    format!(
+                        "it trains the built-in encoder (scratch) end to end; pick another head \
+                         for {}",
+                        self.encoder
+                    ),
+                ));
+            }
+            if strong.is_some() {
+                return Err(bad(
+                    "head",
+                    "crnn",
+                    "it learns from clip labels: use labels weak".into(),
+                ));
+            }
+        }
+        let head = resolve_head(&self.encoder, strong.is_none(), given)
+            .map_err(|e| bad("head", self.head.as_deref().unwrap_or(""), e))?;
+        let mut settings = TrainSettings {
+            head,
+            calibration,
+            ..TrainSettings::default()
+        };
+        if let Some(cv) = self.cv {
+            if cv < 2 {
+                return Err(AppError::bad("cv: at least 2 folds"));
+            }
+            settings.cv = cv;
+        }
+        if let Some(m) = self.max_iter {
+            if m == 0 {
+                return Err(AppError::bad("max_iter: at least 1"));
+            }
+            settings.gbt.max_iter = m;
+        }
+        if self.epochs == Some(0) {
+            return Err(AppError::bad("epochs: at least 1"));
+        }
+        if let Some(e) = self.epochs {
+            settings.mil.max_epochs = e;
+        }
+        let pooling_given = self
+            .pooling
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let mut pooling = EmbeddingPooling::Mean;
+        let mut crnn = None;
+        match (head, pooling_given) {
+            (HeadKindArg::Crnn, p) => {
+                // As `earmark train`'s run_crnn: the defaults, the seed, then the given flags.
+                let mut opts = CrnnOptions::default();
+                opts.train.seed = settings.seed;
+                if let Some(e) = self.epochs {
+                    opts.train.max_epochs = e;
+                    opts.train.min_epochs = opts.train.min_epochs.min(e);
+                }
+                if let Some(p) = p {
+                    opts.pooling = p
+                        .parse::<Pooling>()
+                        .map_err(|e| bad("pooling", p, format!("{e}")))?;
+                }
+                crnn = Some(opts);
+            }
+            (HeadKindArg::Mil, Some(p)) => {
+                settings.mil_pooling = p
+                    .parse::<Pooling>()
+                    .map_err(|e| bad("pooling", p, format!("{e}")))?;
+            }
+            (_, Some(p)) => pooling = p.parse().map_err(|e: String| bad("pooling", p, e))?,
+            (_, None) => {}
+        }
+        let layers = match self.layers.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(l) => Some(
+                l.parse::<LayerSelection>()
+                    .map_err(|e| bad("layers", l, e.to_string()))?,
+            ),
+        };
         Ok(TrainPlan {
             name: self.name.clone(),
             encoder: self.encoder.clone(),
@@ -300,6 +350,7 @@ impl TrainRequest {
             pooling,
             settings,
             strong,
+            crnn,
         })
     }
 }
@@ -338,6 +389,9 @@ pub fn train(
             }
         }
     };
+    if let (Some(opts), LabelKind::Weak(weak)) = (&plan.crnn, &kind) {
+        return train_crnn(project, &plan.name, weak, opts, &plan.settings, rep);
+    }
     let cache = EmbeddingCache::new(Some(project.cache_dir()));
     rep.progress(0.0, format!("loading encoder {}", plan.encoder));
     let progress = |done: usize, total: usize, file: &str| {
@@ -375,9 +429,71 @@ pub fn train(
     .map_err(|e| e.to_string())?;
     Ok(serde_json::json!({
         "detector": plan.name,
+        "head": trained.manifest.head.kind,
         "validation": trained.manifest.validation,
         "training": trained.manifest.training,
         "thresholds": trained.manifest.thresholds,
+    }))
+}
+
+/// The share of a CRNN job's progress bar spent reading the recordings (the rest is training).
+const CRNN_READING: f64 = 0.15;
+
+/// Trains the built-in CRNN end to end on the weak labels in `weak` (as `earmark train --audio
+/// DIR --weak TSV` does) and writes `.earmark/detectors/NAME/`.
+fn train_crnn(
+    project: &Project,
+    name: &str,
+    weak: &std::path::Path,
+    opts: &CrnnOptions,
+    settings: &TrainSettings,
+    rep: &Reporter,
+) -> Result<serde_json::Value, String> {
+    rep.progress(0.0, "reading the recordings");
+    let progress = |done: usize, total: usize, file: &str| {
+        rep.progress(
+            CRNN_READING * done as f64 / total.max(1) as f64,
+            if done < total {
+                format!("reading {}/{total} {file}", done + 1)
+            } else {
+                format!("read {total} recordings")
+            },
+        );
+    };
+    let clips =
+        log_mel_clips(&project.root, weak, &opts.config, &progress).map_err(|e| e.to_string())?;
+    // Training reports each epoch ("  epoch E: …"); early stopping may end a seed sooner, so
+    // the bar moves by epochs over the most there can be.
+    let most = (opts.train.max_epochs * opts.seeds.max(1)).max(1);
+    let epochs = std::cell::Cell::new(0usize);
+    let on_message = |msg: &str| {
+        let msg = msg.trim();
+        if msg.starts_with("epoch ") {
+            epochs.set(epochs.get() + 1);
+        }
+        rep.progress(
+            CRNN_READING + (0.98 - CRNN_READING) * epochs.get() as f64 / most as f64,
+            format!("CRNN: {msg}"),
+        );
+    };
+    let trained = crnn_detector(&clips, opts, settings.threshold_rule, &on_message)
+        .map_err(|e| e.to_string())?;
+    rep.progress(0.98, "writing the detector");
+    let out = project.detectors_dir().join(name);
+    save_detector(&out, &trained.manifest, &trained.model, None).map_err(|e| e.to_string())?;
+    let m = &trained.manifest;
+    let warnings: Vec<String> = m
+        .post
+        .iter()
+        .filter_map(|(class, p)| p.problem.as_ref().map(|w| format!("class {class}: {w}")))
+        .collect();
+    Ok(serde_json::json!({
+        "detector": name,
+        "head": m.head.kind,
+        "validation": m.validation,
+        "training": m.training,
+        "thresholds": m.thresholds,
+        "warnings": warnings,
     }))
 }
 

@@ -87,7 +87,7 @@ fn detector_json(p: &Project, name: &str) -> ApiResult<Value> {
     let m = read_manifest(p, name)?;
     let (_, labels, _) = earmark::scan::scanner::score_columns(
         &m,
-        m.head.kind == "mil",
+        crate::scores::frame_scores(&m),
         &earmark::scan::ScanSettings::default(),
     )
     .map_err(AppError::internal)?;
@@ -522,7 +522,7 @@ pub async fn put_thresholds(
     let mut m = read_manifest(&s.project, &name)?;
     let (_, labels, _) = earmark::scan::scanner::score_columns(
         &m,
-        m.head.kind == "mil",
+        crate::scores::frame_scores(&m),
         &earmark::scan::ScanSettings::default(),
     )
     .map_err(AppError::internal)?;

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use earmark::detector::Manifest;
 use earmark::npy::{read_npz, NpyData};
 use earmark::scan::outputs::scores_name;
-use earmark::scan::scanner::{score_columns, ScanSettings};
+use earmark::scan::scanner::{drop_whole_recording, score_columns, ScanSettings};
 use earmark_core::{Event, FrameGrid, Frames, LabelSet};
 use earmark_detect::PostProcess;
 use earmark_eval::sed::{EventBasedMetrics, EventBasedOptions};
@@ -94,12 +94,22 @@ impl ScoresCache {
     }
 }
 
+/// Whether the detector scores frames (a MIL frame head, or the CRNN trained with its encoder)
+/// rather than pooled windows: what the scanner decides from the model, read from the manifest.
+pub fn frame_scores(m: &Manifest) -> bool {
+    matches!(m.head.kind.as_str(), "mil" | "crnn")
+}
+
 /// How a detector's scores become events at the page's threshold.
 pub struct Cutter {
     pub labels: LabelSet,
     pub post: PostProcess,
     /// As the page shows them (the query's value itself, not its f32 rounding).
     pub thresholds: std::collections::BTreeMap<String, f64>,
+    /// At the detector's own thresholds the events are the scan's, so an event covering (almost)
+    /// the whole recording is left out as the scan leaves it out; at a threshold the page asks
+    /// for, it is shown (a lower threshold never finds fewer events).
+    drop_whole_recording: bool,
 }
 
 impl Cutter {
@@ -116,8 +126,8 @@ impl Cutter {
             threshold: threshold.map(|t| t as f32),
             ..ScanSettings::default()
         };
-        let is_mil = m.head.kind == "mil";
-        let (_, labels, post) = score_columns(m, is_mil, &settings).map_err(AppError::internal)?;
+        let (_, labels, post) =
+            score_columns(m, frame_scores(m), &settings).map_err(AppError::internal)?;
         let thresholds = labels
             .iter()
             .map(|n| {
@@ -131,6 +141,7 @@ impl Cutter {
             labels,
             post,
             thresholds,
+            drop_whole_recording: threshold.is_none(),
         })
     }
 
@@ -150,8 +161,11 @@ impl Cutter {
             )));
         }
         let total = (duration * s.frames.grid.rate as f64).round() as u64;
-        let ev = earmark_detect::events(&s.frames, &self.labels, file, &self.post, Some(total))
+        let mut ev = earmark_detect::events(&s.frames, &self.labels, file, &self.post, Some(total))
             .map_err(|e| AppError::internal(e.to_string()))?;
+        if self.drop_whole_recording {
+            ev = drop_whole_recording(ev, total as f64 / s.frames.grid.rate as f64).0;
+        }
         Ok(ev
             .into_vec()
             .into_iter()

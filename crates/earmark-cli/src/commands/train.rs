@@ -98,6 +98,11 @@ pub struct TrainArgs {
     /// --head crnn: train without augmentation (for comparisons).
     #[arg(long)]
     pub no_augment: bool,
+    /// --head crnn: every training setting as JSON (a file, or the text itself), fields as in
+    /// the detector's `head.options.crnn` (model config, pooling, augment, train, seeds,
+    /// val_fraction); unnamed fields keep their defaults, flags above still apply on top.
+    #[arg(long, value_name = "JSON")]
+    pub crnn_options: Option<String>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The detector directory to write.
@@ -235,10 +240,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 fn run_crnn(args: &TrainArgs, start: Instant) -> anyhow::Result<ExitCode> {
     let audio = args.audio.clone().expect("clap requires --audio");
     let weak = args.weak.clone().expect("resolve_head requires --weak");
-    let mut opts = CrnnOptions {
-        seeds: args.seeds.max(1),
-        ..CrnnOptions::default()
+    let mut opts = match &args.crnn_options {
+        Some(j) => {
+            let text = if std::path::Path::new(j).is_file() {
+                std::fs::read_to_string(j).with_context(|| format!("reading {j}"))?
+            } else {
+                j.clone()
+            };
+            serde_json::from_str::<CrnnOptions>(&text)
+                .map_err(|e| anyhow::anyhow!("--crnn-options: {e}"))?
+        }
+        None => CrnnOptions::default(),
     };
+    if args.seeds > 1 {
+        opts.seeds = args.seeds;
+    }
+    opts.config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--crnn-options config: {e}"))?;
     opts.train.seed = args.seed;
     if let Some(e) = args.epochs {
         anyhow::ensure!(e > 0, "--epochs must be at least 1");

@@ -78,6 +78,12 @@ pub struct ScratchConfig {
     pub dilations: Vec<usize>,
     /// Index of the block the time pooling comes before; `None` means the last block.
     pub pool_before: Option<usize>,
+    /// Layer normalisation over the channels of each frame after each convolution (learned
+    /// gain and bias, `blocks.{i}.norm.*`): keeps deep stacks trainable whatever their
+    /// initial scale.
+    pub norm: bool,
+    /// Add each block's input to its output where the widths agree (residual blocks).
+    pub residual: bool,
 }
 
 impl Default for ScratchConfig {
@@ -95,6 +101,8 @@ impl Default for ScratchConfig {
             norm_floor_db: 10.0,
             dilations: Vec::new(),
             pool_before: None,
+            norm: false,
+            residual: false,
         }
     }
 }
@@ -123,6 +131,8 @@ impl ScratchConfig {
             dilations: vec![1, 1, 1, 2, 4],
             pool_before: Some(2),
             dropout: 0.1,
+            norm: true,
+            residual: true,
             ..ScratchConfig::default()
         }
     }
@@ -244,6 +254,7 @@ impl ScratchConfig {
 ///   `b = sqrt(6 / fan_in)`, `fan_in = in · k…` (gain √2, for ReLU-like GELU);
 /// - rank 1 named `….bias` with a sibling `….weight`: `U(−1/sqrt(fan_in), 1/sqrt(fan_in))` as
 ///   PyTorch initialises conv and linear biases;
+/// - rank-1 `….norm.weight` (layer-norm gains): ones;
 /// - any other rank-1 or scalar variable: zeros.
 pub fn init_seeded(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
     let data = varmap
@@ -270,6 +281,8 @@ pub fn init_seeded(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
                 let b = b as f32;
                 (0..n).map(|_| (2.0 * rng.next_f32() - 1.0) * b).collect()
             }
+            // Normalisation gains start at 1 (identity), everything else at 0.
+            None if name.ends_with("norm.weight") => vec![1.0; n],
             None => vec![0.0; n],
         };
         let t = Tensor::from_vec(values, dims.as_slice(), var.device())?.to_dtype(var.dtype())?;
@@ -363,11 +376,24 @@ impl TimeConv {
     }
 }
 
+/// Layer normalisation over the last dimension, written with differentiable ops (candle's
+/// fused kernel has no backward pass).
+fn layer_norm(x: &Tensor, gain: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    let mean = x.mean_keepdim(2)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(2)?;
+    xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?
+        .broadcast_mul(gain)?
+        .broadcast_add(bias)
+}
+
 /// The CNN (see the module docs). Build it on a `VarBuilder` over a `VarMap` to train it.
 #[derive(Debug)]
 pub struct ScratchCnn {
     cfg: ScratchConfig,
     blocks: Vec<TimeConv>,
+    /// Per block: layer-norm gain and bias `[c_i]` (with `cfg.norm`).
+    norms: Vec<Option<(Tensor, Tensor)>>,
     /// State of the dropout RNG (own SplitMix, so training is reproducible on CPU).
     dropout_rng: Mutex<u64>,
 }
@@ -378,6 +404,7 @@ impl ScratchCnn {
             .map_err(|e| candle_core::Error::Msg(format!("scratch config: {e}")))?;
         let vb = vb.pp("blocks");
         let mut blocks = Vec::with_capacity(cfg.channels.len());
+        let mut norms = Vec::with_capacity(cfg.channels.len());
         let mut c_in = cfg.n_mels;
         for (i, &c) in cfg.channels.iter().enumerate() {
             blocks.push(TimeConv::new(
@@ -387,11 +414,21 @@ impl ScratchCnn {
                 cfg.dilation(i),
                 vb.pp(i),
             )?);
+            norms.push(if cfg.norm {
+                let nb = vb.pp(i).pp("norm");
+                Some((
+                    nb.get_with_hints(c, "weight", candle_nn::Init::Const(1.0))?,
+                    nb.get_with_hints(c, "bias", candle_nn::Init::Const(0.0))?,
+                ))
+            } else {
+                None
+            });
             c_in = c;
         }
         Ok(ScratchCnn {
             cfg: cfg.clone(),
             blocks,
+            norms,
             dropout_rng: Mutex::new(0x5EED_D809),
         })
     }
@@ -516,7 +553,15 @@ impl ScratchCnn {
                 h = hp;
                 mk = mp;
             }
-            h = conv.forward(&h)?.gelu_erf()?.broadcast_mul(&mk)?;
+            let mut y = conv.forward(&h)?;
+            if let Some((g, b)) = &self.norms[i] {
+                y = layer_norm(&y, g, b)?;
+            }
+            let mut y = y.gelu_erf()?;
+            if self.cfg.residual && y.dims() == h.dims() {
+                y = (y + &h)?;
+            }
+            h = y.broadcast_mul(&mk)?;
             if train && self.cfg.dropout > 0.0 {
                 h = self.dropout(&h)?;
             }

@@ -369,6 +369,45 @@ fn scan_events(dir: &Path, name: &str, file: &str) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
+/// Asserts that the page's events of every recording at detector `name`'s own thresholds are
+/// exactly those of the scan's `events.tsv`, and that the recordings list counts them; returns
+/// their total.
+async fn page_events_are_the_scans(st: &AppState, dir: &Path, name: &str) -> usize {
+    let recs = get(st, &format!("/api/recordings?detector={name}"))
+        .await
+        .json();
+    let mut total = 0;
+    for r in recs.as_array().unwrap() {
+        let path = r["path"].as_str().unwrap();
+        let e = get(st, &format!("/api/events?path={path}&detector={name}"))
+            .await
+            .json();
+        let ours: Vec<(f64, f64, String)> = e["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {e}"))
+            .iter()
+            .map(|v| {
+                (
+                    v["onset"].as_f64().unwrap(),
+                    v["offset"].as_f64().unwrap(),
+                    v["label"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let theirs = scan_events(dir, name, path);
+        assert_eq!(ours.len(), theirs.len(), "{path}: {ours:?} vs {theirs:?}");
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert!(
+                (a.0 - b.0).abs() < 1e-3 && (a.1 - b.1).abs() < 1e-3 && a.2 == b.2,
+                "{path}: {a:?} vs {b:?}"
+            );
+        }
+        assert_eq!(r["detections"], ours.len());
+        total += ours.len();
+    }
+    total
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn train_scan_rethreshold_and_save() {
     let dir = tempfile::tempdir().unwrap();
@@ -443,36 +482,7 @@ async fn train_scan_rethreshold_and_save() {
     assert_eq!(job["result"]["files_done"], 25);
 
     // The page's events at the detector's thresholds are exactly the scan's.
-    let recs = get(&st, "/api/recordings?detector=d1").await.json();
-    let mut total = 0;
-    for r in recs.as_array().unwrap() {
-        let path = r["path"].as_str().unwrap();
-        let e = get(&st, &format!("/api/events?path={path}&detector=d1"))
-            .await
-            .json();
-        let ours: Vec<(f64, f64, String)> = e["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| {
-                (
-                    v["onset"].as_f64().unwrap(),
-                    v["offset"].as_f64().unwrap(),
-                    v["label"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        let theirs = scan_events(dir.path(), "d1", path);
-        assert_eq!(ours.len(), theirs.len(), "{path}");
-        for (a, b) in ours.iter().zip(&theirs) {
-            assert!(
-                (a.0 - b.0).abs() < 1e-3 && (a.1 - b.1).abs() < 1e-3 && a.2 == b.2,
-                "{path}: {a:?} vs {b:?}"
-            );
-        }
-        assert_eq!(r["detections"], ours.len());
-        total += ours.len();
-    }
+    let total = page_events_are_the_scans(&st, dir.path(), "d1").await;
     let sum = get(&st, "/api/summary?detector=d1").await.json();
     assert_eq!(sum["count"], total);
     assert_eq!(sum["recordings"], 25);
@@ -600,4 +610,122 @@ async fn train_scan_rethreshold_and_save() {
     assert_eq!(d["count"], z["count"]);
     let jobs = get(&st, "/api/jobs").await.json();
     assert_eq!(jobs.as_array().unwrap().len(), 2);
+}
+
+/// The dialog's defaults (the built-in encoder, weak labels, no head named) train what
+/// `earmark train --audio DIR --weak TSV` trains: the CRNN with `CrnnOptions::default()` (here
+/// with 2 epochs), and a scan with it gives the page the scan's own events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_train_is_the_crnn_and_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = earmark_synth::SynthOptions {
+        n_clips: 16,
+        clip_secs: 4.0,
+        positive_fraction: 0.8,
+        seed: 11,
+        ..Default::default()
+    };
+    earmark_synth::write_dataset(dir.path(), &opts, &earmark_synth::Source::Procedural).unwrap();
+    let st = AppState::open(dir.path()).unwrap();
+
+    // What the CRNN refuses, in the page's words; a pooling it does not know.
+    let other = earmark_encoders::registry::MODELS
+        .iter()
+        .find(|m| m.name != "scratch")
+        .unwrap()
+        .name;
+    for (b, needle) in [
+        (
+            json!({"name": "c", "head": "crnn", "labels": "strong"}),
+            "clip labels",
+        ),
+        (
+            json!({"name": "c", "head": "crnn", "encoder": other}),
+            "built-in encoder",
+        ),
+        (json!({"name": "c", "pooling": "mean_max"}), "pooling"),
+        (json!({"name": "c", "epochs": 0}), "epochs"),
+    ] {
+        refused(&call(&st, "POST", "/api/train", Some(b)).await, 400, needle);
+    }
+
+    let t = call(
+        &st,
+        "POST",
+        "/api/train",
+        Some(json!({"name": "c1", "epochs": 2})),
+    )
+    .await;
+    assert_eq!(
+        t.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&t.bytes)
+    );
+    let job = wait_job(&st, t.json()["job"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["head"], "crnn", "{job}");
+    assert!(job["result"]["warnings"].is_array(), "{job}");
+
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(".earmark/detectors/c1/detector.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["head"]["kind"], "crnn");
+    assert_eq!(manifest["input"]["encoder"]["name"], "crnn");
+    assert_eq!(manifest["input"]["labels"], "weak");
+    assert!(!manifest["post"].as_object().unwrap().is_empty());
+    // Exactly the CLI's options: the defaults, with --epochs 2 capping the minimum too.
+    let mut want = earmark::detector::crnn::CrnnOptions::default();
+    want.train.max_epochs = 2;
+    want.train.min_epochs = 2;
+    assert_eq!(
+        manifest["head"]["options"]["crnn"],
+        serde_json::to_value(&want).unwrap()
+    );
+    assert!(manifest["head"]["options"]["epochs_run"].as_u64().unwrap() <= 2);
+    assert!(dir.path().join(".earmark/detectors/c1/encoder").is_dir());
+
+    let dets = get(&st, "/api/detectors").await.json();
+    let c1 = dets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "c1")
+        .unwrap();
+    assert_eq!(c1["head"], "crnn");
+    assert_eq!(c1["encoder"], "crnn");
+
+    // The scan job loads the detector's own encoder.
+    let s = call(&st, "POST", "/api/scan", Some(json!({"detector": "c1"}))).await;
+    assert_eq!(s.status, StatusCode::ACCEPTED);
+    let job = wait_job(&st, s.json()["job"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["files_done"], 16);
+    assert_eq!(job["result"]["files_failed"], 0, "{job}");
+
+    let total = page_events_are_the_scans(&st, dir.path(), "c1").await;
+    let sum = get(&st, "/api/summary?detector=c1").await.json();
+    assert_eq!(sum["count"], total);
+    assert_eq!(sum["recordings"], 16);
+    // Frame scores on the encoder's grid: many cells per second, one curve per class.
+    let sc = get(&st, "/api/scores?path=audio/synth_0000.wav&detector=c1")
+        .await
+        .json();
+    let on = sc["onsets"].as_array().unwrap();
+    assert!(on.len() > 8, "{} cells over 4 s", on.len());
+    assert_eq!(sc["classes"].as_array().unwrap().len(), 3);
+    // The slider still cuts the cached scores: a lower threshold never finds fewer events.
+    let count = |t: f64| {
+        let st = st.clone();
+        async move {
+            get(&st, &format!("/api/summary?detector=c1&threshold={t}"))
+                .await
+                .json()["count"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let (lo, hi) = (count(0.05).await, count(0.95).await);
+    assert!(lo >= hi, "{lo} {hi}");
 }

@@ -156,7 +156,7 @@ impl Wd {
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     format!("--user-data-dir={}", profile.display()),
-                    "--window-size=1400,900",
+                    "--window-size=1400,1000",
                 ]
             }
         }}});
@@ -446,6 +446,73 @@ async fn train_scan_threshold_and_label_in_a_real_browser() {
         options.len(),
         options.iter().filter(|o| o["disabled"] == true).count()
     );
+
+    // The dialog's defaults are `earmark train --audio DIR --weak TSV`'s: the built-in encoder,
+    // clip labels, the CRNN with linear_softmax pooling; a pretrained encoder switches the head
+    // to gbt (its CLI default), as clip labels → strong ones do, and back.
+    let defaults = page
+        .js(
+            "const v = (id) => document.getElementById(id).value;
+             const set = (id, x) => { const e = document.getElementById(id); e.value = x; e.dispatchEvent(new Event('change')); };
+             const first = { encoder: v('train-encoder'), labels: v('train-labels'), head: v('train-head'), pooling: v('train-pooling') };
+             const other = [...document.querySelectorAll('#train-encoder option')].find((o) => o.value !== 'scratch');
+             let pretrained = null;
+             if (other) { set('train-encoder', other.value); pretrained = { head: v('train-head'), pooling: v('train-pooling') }; set('train-encoder', 'scratch'); }
+             set('train-labels', 'strong'); const strong = v('train-head'); set('train-labels', 'weak');
+             return { first, pretrained, strong, back: { head: v('train-head'), pooling: v('train-pooling') } };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        defaults["first"],
+        json!({"encoder": "scratch", "labels": "weak", "head": "crnn", "pooling": "linear_softmax"}),
+        "{defaults}"
+    );
+    if !defaults["pretrained"].is_null() {
+        assert_eq!(defaults["pretrained"]["head"], "gbt", "{defaults}");
+    }
+    assert_eq!(defaults["strong"], "gbt", "{defaults}");
+    assert_eq!(
+        defaults["back"],
+        json!({"head": "crnn", "pooling": "linear_softmax"}),
+        "{defaults}"
+    );
+
+    // At 1400×1000 the dialog fits its box (its longest encoder option names whole cache paths):
+    // no horizontal scrollbar, no field past its edge, with the extra options open too.
+    let fit = page
+        .js(
+            "const d = document.getElementById('train-dialog');
+             d.querySelector('details').open = true;
+             const box = d.getBoundingClientRect();
+             const out = [...d.querySelectorAll('select, input, button, progress, table')].filter((e) => {
+               const r = e.getBoundingClientRect();
+               return r.width > 0 && (r.left < box.left - 0.5 || r.right > box.right + 0.5);
+             }).map((e) => e.id || e.tagName);
+             return { viewport: [innerWidth, innerHeight], dialog: [d.scrollWidth, d.clientWidth],
+                      page: [document.documentElement.scrollWidth, document.documentElement.clientWidth], out };",
+            vec![],
+        )
+        .await;
+    eprintln!("train dialog at {}: {fit}", fit["viewport"]);
+    assert_eq!(fit["viewport"], json!([1400, 1000]), "{fit}");
+    let (sw, cw) = (fit["dialog"][0].as_u64(), fit["dialog"][1].as_u64());
+    if !(sw <= cw && fit["out"] == json!([])) {
+        fail!(page, "the train dialog overflows its box: {fit}");
+    }
+    if fit["page"][0].as_u64() > fit["page"][1].as_u64() {
+        fail!(
+            page,
+            "the page scrolls sideways with the dialog open: {fit}"
+        );
+    }
+    let shot = page.screenshot("earmark-web-train-dialog.png").await;
+    eprintln!("train dialog screenshot: {}", shot.display());
+    page.js(
+        "document.querySelector('#train-dialog details').open = false",
+        vec![],
+    )
+    .await;
 
     // Train a small detector: scratch encoder, logistic head on max-pooled 1 s windows of the
     // strong labels (scores that change over time, so the slider has something to cut).

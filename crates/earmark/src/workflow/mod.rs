@@ -104,6 +104,8 @@ pub struct PoolingResult {
     pub clip_ap: f64,
     pub val_clip_auc: f64,
     pub val_event_f1: Option<f64>,
+    /// See [`Evaluated::val_weak_localisation`].
+    pub val_weak_localisation: f64,
     pub event_f1: Option<f64>,
     pub peak_inside: Option<f64>,
     /// Mean clip score of positive and negative test clips: how far apart the rule keeps them.
@@ -304,6 +306,11 @@ pub(crate) struct Evaluated {
     pub test_events: Vec<Vec<Event>>,
     pub val_clip_auc: f64,
     pub val_event_f1: Option<f64>,
+    /// Localisation judged from weak labels alone: the mean over classes of the clip F1 of
+    /// event decisions (at least one event, whole-clip events not counted) on validation clips,
+    /// with each class's post-processing chosen there ([`crate::detector::crnn::choose_post`]).
+    /// Flat frame scores (what mean pooling tends to learn) make whole-clip events and score 0.
+    pub val_weak_localisation: f64,
     pub clip_auc: f64,
     pub clip_ap: f64,
     pub event_f1: Option<f64>,
@@ -323,6 +330,18 @@ fn evaluate_model(
     let test_events = detect(data, &split.test, &trained.test, trained.grid, &pp)?;
     let (val_clip_auc, _) =
         clip_ranking(&targets_of(data, &split.val), &clip_probs(&trained.val), k);
+    let val_targets: Vec<Vec<f32>> = split
+        .val
+        .iter()
+        .map(|&i| data.clips[i].targets.clone())
+        .collect();
+    let names: Vec<String> = data.labels.names().to_vec();
+    let val_weak_localisation =
+        crate::detector::crnn::choose_post(&trained.val, &val_targets, &names, trained.grid)
+            .map(|posts| posts.iter().map(|p| p.f1).sum::<f64>() / posts.len().max(1) as f64)
+            .map_err(|e| WorkflowError::Data {
+                what: format!("weak-label localisation: {e}"),
+            })?;
     let (clip_auc, clip_ap) = clip_ranking(
         &targets_of(data, &split.test),
         &clip_probs(&trained.test),
@@ -375,6 +394,7 @@ fn evaluate_model(
         test_events,
         val_clip_auc,
         val_event_f1,
+        val_weak_localisation,
         clip_auc,
         clip_ap,
         event_f1: ef1,
@@ -400,10 +420,12 @@ fn mean_scores(data: &Dataset, idx: &[usize], preds: &[earmark_heads::Prediction
     (pos / np.max(1) as f64, neg / nn.max(1) as f64)
 }
 
-/// Validation criterion of a model: event F1 when strong labels exist (the task is finding
-/// events), clip AUC otherwise.
-fn criterion(e: &Evaluated) -> f64 {
-    e.val_event_f1.unwrap_or(e.val_clip_auc)
+/// Validation criterion of a model, compared lexicographically: event F1 when strong labels
+/// exist (the task is finding events; 0 without them), then the weak-label localisation score,
+/// which also breaks the ties when no rule finds any event on validation. Clip AUC is not a
+/// criterion: a rule can rank clips well with frame scores that say nothing about where.
+fn criterion(e: &Evaluated) -> (f64, f64) {
+    (e.val_event_f1.unwrap_or(0.0), e.val_weak_localisation)
 }
 
 /// Runs the whole loop and writes the artifacts into `opts.out`.
@@ -480,17 +502,23 @@ pub fn run(
         .iter()
         .enumerate()
         .max_by(|a, b| {
-            criterion(a.1)
-                .total_cmp(&criterion(b.1))
+            let (ca, cb) = (criterion(a.1), criterion(b.1));
+            ca.0.total_cmp(&cb.0)
+                .then(ca.1.total_cmp(&cb.1))
                 .then(b.0.cmp(&a.0))
         })
         .map(|(i, _)| i)
         .unwrap_or(0);
     let chosen = per_rule[best].trained.pooling;
     let pooling_criterion = if data.strong {
-        "validation event-based F1 (DCASE collars), the task being to find events".to_string()
+        "validation event-based F1 (DCASE collars), the task being to find events; ties (e.g. \
+         every rule at 0) broken by the weak-label localisation score"
+            .to_string()
     } else {
-        "validation clip ROC-AUC (no strong labels to judge localisation)".to_string()
+        "validation weak-label localisation: mean clip F1 of event decisions (at least one \
+         event that does not cover the whole clip), post-processing chosen per class on the \
+         validation clips (no strong labels to judge boundaries)"
+            .to_string()
     };
 
     // Steps 3 and 5: the scratch baseline with the chosen rule, on the same split.
@@ -511,6 +539,7 @@ pub fn run(
                 clip_ap: e.clip_ap,
                 val_clip_auc: e.val_clip_auc,
                 val_event_f1: e.val_event_f1,
+                val_weak_localisation: e.val_weak_localisation,
                 event_f1: e.event_f1,
                 peak_inside: e.boundary.as_ref().and_then(|b| b.peak_inside),
                 mean_score_positive: mp,

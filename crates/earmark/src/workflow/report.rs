@@ -168,6 +168,7 @@ pub(super) fn render(inp: &Inputs) -> String {
             fmt_num(r.clip_auc, 3),
             fmt_num(r.clip_ap, 3),
             fmt_num(r.val_clip_auc, 3),
+            fmt_num(r.val_weak_localisation, 3),
             r.event_f1.map(|f| fmt_num(f, 3)).unwrap_or("—".into()),
             r.peak_inside
                 .map(|f| format!("{:.0} %", f * 100.0))
@@ -194,6 +195,7 @@ pub(super) fn render(inp: &Inputs) -> String {
                     "clip AUC",
                     "clip AP",
                     "val clip AUC",
+                    "val weak localisation",
                     "event F1",
                     "peak inside event",
                     "mean clip score pos / neg",
