@@ -649,7 +649,7 @@ function syncHead() {
   $('train-layers').disabled = isCrnn;
   $('train-calibration').disabled = isCrnn;
   $('head-note').textContent = isCrnn
-    ? 'The CRNN trains the built-in encoder and a frame head together from the clip labels, as `earmark train --weak` does; layers and calibration do not apply.'
+    ? 'The CRNN trains the built-in encoder and a frame head together from the clip labels, as earmark train --weak does; layers and calibration do not apply.'
     : '';
   fillPoolings();
 }

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use earmark::detector::Manifest;
 use earmark::npy::{read_npz, NpyData};
 use earmark::scan::outputs::scores_name;
-use earmark::scan::scanner::{drop_whole_recording, score_columns, ScanSettings};
+use earmark::scan::scanner::{score_columns, ScanSettings};
 use earmark_core::{Event, FrameGrid, Frames, LabelSet};
 use earmark_detect::PostProcess;
 use earmark_eval::sed::{EventBasedMetrics, EventBasedOptions};
@@ -106,10 +106,6 @@ pub struct Cutter {
     pub post: PostProcess,
     /// As the page shows them (the query's value itself, not its f32 rounding).
     pub thresholds: std::collections::BTreeMap<String, f64>,
-    /// At the detector's own thresholds the events are the scan's, so an event covering (almost)
-    /// the whole recording is left out as the scan leaves it out; at a threshold the page asks
-    /// for, it is shown (a lower threshold never finds fewer events).
-    drop_whole_recording: bool,
 }
 
 impl Cutter {
@@ -141,7 +137,6 @@ impl Cutter {
             labels,
             post,
             thresholds,
-            drop_whole_recording: threshold.is_none(),
         })
     }
 
@@ -161,11 +156,8 @@ impl Cutter {
             )));
         }
         let total = (duration * s.frames.grid.rate as f64).round() as u64;
-        let mut ev = earmark_detect::events(&s.frames, &self.labels, file, &self.post, Some(total))
+        let ev = earmark_detect::events(&s.frames, &self.labels, file, &self.post, Some(total))
             .map_err(|e| AppError::internal(e.to_string()))?;
-        if self.drop_whole_recording {
-            ev = drop_whole_recording(ev, total as f64 / s.frames.grid.rate as f64).0;
-        }
         Ok(ev
             .into_vec()
             .into_iter()

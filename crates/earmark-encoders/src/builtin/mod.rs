@@ -7,6 +7,7 @@
 //! - [`init_seeded`]: deterministic Kaiming-uniform initialisation of a `VarMap` from a seed, with
 //!   an own RNG (candle's CPU RNG cannot be seeded).
 
+pub mod conv2d;
 pub mod scratch;
 
 pub use scratch::{init_seeded, ScratchCnn, ScratchConfig, ScratchEncoder};

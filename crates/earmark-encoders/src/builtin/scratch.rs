@@ -84,6 +84,13 @@ pub struct ScratchConfig {
     pub norm: bool,
     /// Add each block's input to its output where the widths agree (residual blocks).
     pub residual: bool,
+    /// Per-channel energy normalisation ([`pcen`]) instead of the per-clip band
+    /// standardisation.
+    pub pcen: bool,
+    /// Channels of 3×3 time-frequency blocks before the 1-D blocks
+    /// ([`super::conv2d::SpectroConv`]); each halves the bands, the first pools time. Empty:
+    /// none (the 1-D blocks read the bands as channels).
+    pub conv2d_channels: Vec<usize>,
 }
 
 impl Default for ScratchConfig {
@@ -103,6 +110,8 @@ impl Default for ScratchConfig {
             pool_before: None,
             norm: false,
             residual: false,
+            pcen: false,
+            conv2d_channels: Vec::new(),
         }
     }
 }
@@ -143,9 +152,21 @@ impl ScratchConfig {
     }
 
     /// The block the time pooling comes before.
+    /// With time-frequency blocks the pooling is theirs, before every 1-D block (0).
     pub fn pool_index(&self) -> usize {
+        if !self.conv2d_channels.is_empty() {
+            return 0;
+        }
         self.pool_before
             .unwrap_or(self.channels.len().saturating_sub(1))
+    }
+
+    /// Width of what the first 1-D block reads: the bands, or the 2-D stack's bands × channels.
+    pub fn trunk_in_dim(&self) -> usize {
+        match self.conv2d_channels.last() {
+            Some(&c) => (self.n_mels >> self.conv2d_channels.len()) * c,
+            None => self.n_mels,
+        }
     }
 
     /// Width of the output frames (the last block's channels).
@@ -225,6 +246,21 @@ impl ScratchConfig {
         }
         if self.dilations.iter().any(|&d| d == 0 || d > 64) {
             return Err(format!("dilations {:?} must be in 1..=64", self.dilations));
+        }
+        if !self.conv2d_channels.is_empty() {
+            let l = self.conv2d_channels.len();
+            if self.conv2d_channels.contains(&0) || l > 6 {
+                return Err(format!(
+                    "conv2d_channels {:?}: at most 6 blocks, all positive",
+                    self.conv2d_channels
+                ));
+            }
+            if self.n_mels % (1 << l) != 0 {
+                return Err(format!(
+                    "n_mels {} must be divisible by 2^{l} for {l} time-frequency blocks",
+                    self.n_mels
+                ));
+            }
         }
         if self.pool_before.is_some_and(|p| p >= self.channels.len()) {
             return Err(format!(
@@ -376,15 +412,44 @@ impl TimeConv {
     }
 }
 
-/// Layer normalisation over the last dimension, written with differentiable ops (candle's
-/// fused kernel has no backward pass).
-fn layer_norm(x: &Tensor, gain: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    let mean = x.mean_keepdim(2)?;
-    let xc = x.broadcast_sub(&mean)?;
-    let var = xc.sqr()?.mean_keepdim(2)?;
-    xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?
-        .broadcast_mul(gain)?
-        .broadcast_add(bias)
+/// Per-channel energy normalisation (Wang et al. 2017, "Trainable frontend for robust and
+/// far-field keyword spotting"; librosa's `pcen` defaults as Lostanlen et al. 2019 recommend for
+/// outdoor and far-field sound): each band's magnitude is divided by its own smoothed history
+/// (`M[t] = (1 − b)·M[t−1] + b·E[t]`, time constant 0.4 s, `M[0] = E[0]`) raised to
+/// α = 0.98, then compressed, `(E/(ε + M)^α + δ)^r − δ^r` with δ = 2, r = 0.5. Stationary
+/// background (hum, ambience, music beds) tends to 0 and onsets stand out, whatever the
+/// recording's level. Input: dB power log-mel `[B, T, M]` (magnitude = 10^(dB/20), scaled by 2³¹
+/// as librosa advises for audio in [−1, 1]); padded frames (mask 0) come out 0. It has no
+/// learned parameters, so it runs outside the autograd graph.
+pub fn pcen(x: &Tensor, mask: &Tensor, hop_secs: f64) -> candle_core::Result<Tensor> {
+    let (b, t, m) = x.dims3()?;
+    let v = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let mk = mask.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let frames = 0.4 / hop_secs.max(1e-6);
+    let coef = ((1.0 + 4.0 * frames * frames).sqrt() - 1.0) / (2.0 * frames * frames);
+    let (alpha, delta, r, eps) = (0.98f64, 2.0f64, 0.5f64, 1e-6f64);
+    let scale = 2f64.powi(31);
+    let mut out = vec![0f32; v.len()];
+    for bi in 0..b {
+        let mut state = vec![0f64; m];
+        for ti in 0..t {
+            let row = (bi * t + ti) * m;
+            if mk[bi * t + ti] <= 0.5 {
+                continue;
+            }
+            for j in 0..m {
+                let e = 10f64.powf(v[row + j] as f64 / 20.0) * scale;
+                state[j] = if ti == 0 {
+                    e
+                } else {
+                    (1.0 - coef) * state[j] + coef * e
+                };
+                let g = e / (eps + state[j]).powf(alpha);
+                out[row + j] = ((g + delta).powf(r) - delta.powf(r)) as f32;
+            }
+        }
+    }
+    Tensor::from_vec(out, (b, t, m), x.device())
 }
 
 /// The CNN (see the module docs). Build it on a `VarBuilder` over a `VarMap` to train it.
@@ -392,6 +457,8 @@ fn layer_norm(x: &Tensor, gain: &Tensor, bias: &Tensor) -> candle_core::Result<T
 pub struct ScratchCnn {
     cfg: ScratchConfig,
     blocks: Vec<TimeConv>,
+    /// The time-frequency blocks before them (with `cfg.conv2d_channels`).
+    spectro: Option<super::conv2d::SpectroConv>,
     /// Per block: layer-norm gain and bias `[c_i]` (with `cfg.norm`).
     norms: Vec<Option<(Tensor, Tensor)>>,
     /// State of the dropout RNG (own SplitMix, so training is reproducible on CPU).
@@ -402,10 +469,19 @@ impl ScratchCnn {
     pub fn new(cfg: &ScratchConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         cfg.validate()
             .map_err(|e| candle_core::Error::Msg(format!("scratch config: {e}")))?;
+        let spectro = if cfg.conv2d_channels.is_empty() {
+            None
+        } else {
+            Some(super::conv2d::SpectroConv::new(
+                &cfg.conv2d_channels,
+                cfg.norm,
+                vb.pp("conv2d"),
+            )?)
+        };
         let vb = vb.pp("blocks");
         let mut blocks = Vec::with_capacity(cfg.channels.len());
         let mut norms = Vec::with_capacity(cfg.channels.len());
-        let mut c_in = cfg.n_mels;
+        let mut c_in = cfg.trunk_in_dim();
         for (i, &c) in cfg.channels.iter().enumerate() {
             blocks.push(TimeConv::new(
                 c_in,
@@ -428,6 +504,7 @@ impl ScratchCnn {
         Ok(ScratchCnn {
             cfg: cfg.clone(),
             blocks,
+            spectro,
             norms,
             dropout_rng: Mutex::new(0x5EED_D809),
         })
@@ -533,7 +610,15 @@ impl ScratchCnn {
         }
         let x = mel.to_dtype(DType::F32)?;
         let mask = mask.to_dtype(DType::F32)?;
-        let x = self.normalise(&x, &mask)?;
+        let x = if self.cfg.pcen {
+            pcen(
+                &x,
+                &mask,
+                self.cfg.hop_length as f64 / self.cfg.sample_rate as f64,
+            )?
+        } else {
+            self.normalise(&x, &mask)?
+        };
         // Time-major throughout: h [B, T, C], mask [B, T, 1].
         let mut h = x;
         let mut mk = mask.unsqueeze(2)?;
@@ -543,8 +628,26 @@ impl ScratchCnn {
         if collect {
             pending.push(h.clone());
         }
+        // The time-frequency blocks pool time themselves: the 1-D blocks all run pooled.
+        let pooled_already = self.spectro.is_some();
+        if let Some(sc) = &self.spectro {
+            let full_mask = mk.clone();
+            for s in pending.drain(..) {
+                out.push(self.pool(&s, &full_mask)?.0);
+            }
+            let drop = |t: &Tensor| {
+                if train && self.cfg.dropout > 0.0 {
+                    self.dropout(t)
+                } else {
+                    Ok(t.clone())
+                }
+            };
+            let (hh, mm) = sc.forward(&h, &mk, &|a, b| self.pool(a, b), &drop)?;
+            h = hh;
+            mk = mm;
+        }
         for (i, conv) in self.blocks.iter().enumerate() {
-            if i == pool_before {
+            if i == pool_before && !pooled_already {
                 let full_mask = mk.clone();
                 let (hp, mp) = self.pool(&h, &full_mask)?;
                 for s in pending.drain(..) {
@@ -555,7 +658,7 @@ impl ScratchCnn {
             }
             let mut y = conv.forward(&h)?;
             if let Some((g, b)) = &self.norms[i] {
-                y = layer_norm(&y, g, b)?;
+                y = super::conv2d::layer_norm_last(&y, g, b)?;
             }
             let mut y = y.gelu_erf()?;
             if self.cfg.residual && y.dims() == h.dims() {
@@ -566,7 +669,7 @@ impl ScratchCnn {
                 h = self.dropout(&h)?;
             }
             if collect {
-                if i < pool_before {
+                if i < pool_before && !pooled_already {
                     pending.push(h.clone());
                 } else {
                     out.push(h.clone());

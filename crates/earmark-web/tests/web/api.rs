@@ -612,6 +612,46 @@ async fn train_scan_rethreshold_and_save() {
     assert_eq!(jobs.as_array().unwrap().len(), 2);
 }
 
+/// The body the dialog sends with its defaults (every field filled in, head `crnn`, pooling
+/// `linear_softmax`) plans the same training as a body naming nothing, which is
+/// `earmark train --audio DIR --weak TSV`'s; other encoders and strong labels keep gbt.
+#[test]
+fn the_dialogs_defaults_plan_the_clis_crnn() {
+    use earmark::detector::crnn::CrnnOptions;
+    use earmark::detector::HeadKindArg;
+    use earmark_web::jobs::TrainRequest;
+    let plan = |b: Value| {
+        serde_json::from_value::<TrainRequest>(b)
+            .unwrap()
+            .plan()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let dialog = plan(json!({
+        "name": "detector-1", "encoder": "scratch", "layers": "last", "pooling": "linear_softmax",
+        "head": "crnn", "calibration": "isotonic", "labels": "weak"
+    }));
+    let bare = plan(json!({"name": "detector-1"}));
+    for p in [&dialog, &bare] {
+        assert_eq!(p.settings.head, HeadKindArg::Crnn);
+        assert_eq!(p.crnn.as_ref(), Some(&CrnnOptions::default()));
+    }
+    // `earmark train --head mil` with the built-in encoder and weak labels means the CRNN too.
+    let mil = plan(json!({"name": "m", "head": "mil", "pooling": "attention"}));
+    assert_eq!(mil.settings.head, HeadKindArg::Crnn);
+    assert_eq!(mil.crnn.unwrap().pooling, earmark_heads::Pooling::Attention);
+    let strong = plan(json!({"name": "s", "labels": "strong"}));
+    assert_eq!(strong.settings.head, HeadKindArg::Gbt);
+    assert!(strong.crnn.is_none());
+    let other = earmark_encoders::registry::MODELS
+        .iter()
+        .find(|m| m.name != "scratch")
+        .unwrap()
+        .name;
+    let pretrained = plan(json!({"name": "p", "encoder": other}));
+    assert_eq!(pretrained.settings.head, HeadKindArg::Gbt);
+    assert!(pretrained.crnn.is_none());
+}
+
 /// The dialog's defaults (the built-in encoder, weak labels, no head named) train what
 /// `earmark train --audio DIR --weak TSV` trains: the CRNN with `CrnnOptions::default()` (here
 /// with 2 epochs), and a scan with it gives the page the scan's own events.

@@ -1,6 +1,8 @@
 //! End-to-end: a real headless Chromium (Debian's `chromium` + `chromium-driver`) drives the page
-//! through chromedriver: train a small detector from the dialog on synthesised data, scan with it,
-//! open a recording, move the threshold slider, play an event, make a label.
+//! through chromedriver at a 1400×1000 viewport: check the train dialog's defaults (those of
+//! `earmark train --audio DIR --weak TSV`) and that it fits its box, train a small detector from
+//! the dialog on synthesised data, scan with it, open a recording, move the threshold slider,
+//! play an event, make a label.
 //!
 //! One browser session for the whole story keeps the test well under a minute. Waits poll a
 //! condition in the page (the page exposes `data-state` on its progress bars and
@@ -237,6 +239,20 @@ impl Wd {
         self.cmd("POST", "/actions", Some(body)).await
     }
 
+    /// Resizes the window so that the page's viewport is `width`×`height` CSS pixels (the
+    /// window size counts the browser's own bars too, even headless).
+    async fn set_viewport(&self, width: u64, height: u64) -> Result<Value, String> {
+        let bars = self
+            .execute(
+                "return [outerWidth - innerWidth, outerHeight - innerHeight]",
+                vec![],
+            )
+            .await?;
+        let (dw, dh) = (bars[0].as_u64().unwrap_or(0), bars[1].as_u64().unwrap_or(0));
+        let body = json!({ "width": width + dw, "height": height + dh });
+        self.cmd("POST", "/window/rect", Some(body)).await
+    }
+
     async fn screenshot(&self) -> Result<Vec<u8>, String> {
         let v = self.cmd("GET", "/screenshot", None).await?;
         base64::engine::general_purpose::STANDARD
@@ -405,6 +421,9 @@ async fn train_scan_threshold_and_label_in_a_real_browser() {
     let t = Instant::now();
     if let Err(e) = page.c.goto(&format!("{base}/")).await {
         fail!(page, "opening {base}/: {e}");
+    }
+    if let Err(e) = page.c.set_viewport(1400, 1000).await {
+        fail!(page, "sizing the window to a 1400×1000 viewport: {e}");
     }
     let rows = page
         .wait(

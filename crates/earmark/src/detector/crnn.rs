@@ -20,8 +20,9 @@
 //! choice maximises clip F1 of those decisions; near-ties go to fewer events per detected
 //! positive clip (a fragmented event costs event F1), then to the threshold nearest 0.5. An event
 //! covering a whole clip is not a detection — weak labels cannot tell where an event is if the
-//! detector says "everywhere" — and a threshold at an edge of the grid, or a class that no
+//! detector says "everywhere" — and a threshold within 0.001 of 0 or 1, or a class that no
 //! setting detects, is reported as a failure in the manifest rather than silently kept.
+//! Thresholds are tried where clip decisions change: between consecutive per-clip maxima.
 //!
 //! Why linear-softmax pooling: it weights each frame by its own probability, so a clip's score
 //! rises only through frames that are confident, and frames outside events are pushed down
@@ -295,8 +296,30 @@ pub const MIN_EVENT_CANDIDATES: [f64; 3] = [0.0, 0.06, 0.12];
 /// An event covering at least this fraction of a clip covers "the whole clip".
 pub const WHOLE_CLIP_FRACTION: f64 = 0.95;
 
-fn threshold_candidates() -> Vec<f32> {
-    (1..50).map(|i| i as f32 * 0.02).collect()
+/// Most thresholds tried per (class, median width).
+pub const MAX_THRESHOLDS: usize = 64;
+/// A threshold this close to 0 or 1 is degenerate.
+pub const DEGENERATE_MARGIN: f64 = 1e-3;
+
+/// Thresholds that can change a clip decision: midpoints between consecutive distinct per-clip
+/// maxima of the (filtered) curves, at most [`MAX_THRESHOLDS`] of them evenly spread by rank.
+/// Data-driven rather than a fixed grid, so scores that bunch near 0 or 1 (as a pooled model's
+/// frame probabilities can) are still split where the clips differ.
+fn threshold_candidates(curves: &[earmark_core::Frames]) -> Vec<f32> {
+    let mut maxima: Vec<f32> = curves
+        .iter()
+        .map(|c| c.data.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        .filter(|m| m.is_finite())
+        .collect();
+    maxima.sort_by(f32::total_cmp);
+    maxima.dedup();
+    let mids: Vec<f32> = maxima.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
+    if mids.len() <= MAX_THRESHOLDS {
+        return mids;
+    }
+    (0..MAX_THRESHOLDS)
+        .map(|i| mids[i * (mids.len() - 1) / (MAX_THRESHOLDS - 1)])
+        .collect()
 }
 
 /// Chooses per class the post-processing (see the module doc) on held-out `preds` with weak
@@ -309,7 +332,6 @@ pub fn choose_post(
 ) -> Result<Vec<ClassPost>, DetectorError> {
     let c = classes.len();
     let label = LabelSet::new(vec!["x".to_string()]);
-    let ts = threshold_candidates();
     let mut out = Vec::with_capacity(c);
     for k in 0..c {
         let truth: Vec<bool> = targets.iter().map(|t| t[k] > 0.5).collect();
@@ -327,6 +349,7 @@ pub fn choose_post(
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| DetectorError::data(format!("held-out scores: {e}")))?;
+            let ts = threshold_candidates(&curves);
             for &min_secs in &MIN_EVENT_CANDIDATES {
                 for &t in &ts {
                     let pp = PostProcess {
@@ -416,18 +439,33 @@ pub fn choose_post(
                 }
             }
         }
-        let mut post = best.map(|b| b.4).ok_or_else(|| {
-            DetectorError::data("no held-out clips to choose the post-processing on")
-        })?;
-        let (lo, hi) = (ts[0] as f64, ts[ts.len() - 1] as f64);
+        if preds.is_empty() {
+            return Err(DetectorError::data(
+                "no held-out clips to choose the post-processing on",
+            ));
+        }
+        let mut post = best.map(|b| b.4).unwrap_or(ClassPost {
+            // Every held-out clip peaks at the same score: nothing to choose between.
+            threshold: 0.5,
+            median_filter_frames: 1,
+            min_event_secs: 0.0,
+            precision: 0.0,
+            recall: 0.0,
+            f1: 0.0,
+            events_per_detected_clip: 0.0,
+            whole_clip_events: 0,
+            clips: truth.len(),
+            positives,
+            problem: None,
+        });
         post.problem = if positives == 0 {
             Some("no held-out clip has this class: nothing to choose the threshold on".into())
         } else if post.f1 == 0.0 {
             Some("no setting detects any held-out clip of this class".into())
-        } else if post.threshold <= lo + 1e-9 || post.threshold >= hi - 1e-9 {
+        } else if post.threshold <= DEGENERATE_MARGIN || post.threshold >= 1.0 - DEGENERATE_MARGIN {
             Some(format!(
-                "threshold {:.2} is at the edge of the searched range [{lo:.2}, {hi:.2}]: the \
-                 frame scores do not separate this class's clips from the others",
+                "threshold {:.4} is degenerate (within {DEGENERATE_MARGIN} of 0 or 1): the frame \
+                 scores do not separate this class's clips from the others",
                 post.threshold
             ))
         } else if post.whole_clip_events > 0 {
