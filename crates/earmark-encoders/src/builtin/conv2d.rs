@@ -16,6 +16,9 @@
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+/// The trunk's masked time pooling: `([B, T, D], [B, T, 1]) → ([B, T', D], [B, T', 1])`.
+pub type TimePool<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<(Tensor, Tensor)>;
+
 /// One block's variables.
 #[derive(Debug, Clone)]
 struct Block {
@@ -88,7 +91,7 @@ impl SpectroConv {
         &self,
         x: &Tensor,
         mask: &Tensor,
-        pool: &dyn Fn(&Tensor, &Tensor) -> Result<(Tensor, Tensor)>,
+        pool: TimePool,
         dropout: &dyn Fn(&Tensor) -> Result<Tensor>,
     ) -> Result<(Tensor, Tensor)> {
         let (b, _, m) = x.dims3()?;

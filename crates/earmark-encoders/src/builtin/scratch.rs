@@ -255,7 +255,7 @@ impl ScratchConfig {
                     self.conv2d_channels
                 ));
             }
-            if self.n_mels % (1 << l) != 0 {
+            if !self.n_mels.is_multiple_of(1 << l) {
                 return Err(format!(
                     "n_mels {} must be divisible by 2^{l} for {l} time-frequency blocks",
                     self.n_mels

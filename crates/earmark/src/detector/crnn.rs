@@ -702,7 +702,7 @@ pub fn crnn_detector(
             head: t.head,
             varmap: t.head_vars,
             calibrators: Vec::new(),
-            encoder: Some(t.encoder),
+            encoder: Some(Box::new(t.encoder)),
         }),
         reliability_svg: String::new(),
     })

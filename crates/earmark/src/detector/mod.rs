@@ -197,7 +197,7 @@ pub struct MilModel {
     pub calibrators: Vec<FittedCalibrator>,
     /// The encoder trained with the head (`crnn` detectors: the built-in CRNN's trunk), kept in
     /// the detector's `encoder/` folder; `None` when the head reads a frozen registry encoder.
-    pub encoder: Option<earmark_encoders::ScratchEncoder>,
+    pub encoder: Option<Box<earmark_encoders::ScratchEncoder>>,
 }
 
 /// The fitted part of a detector.
@@ -275,7 +275,7 @@ impl Detector {
             };
             let edir = dir.join(ENCODER_DIR);
             let encoder = if edir.join(ENCODER_CONFIG).exists() {
-                Some(load_trained_encoder(&edir)?)
+                Some(Box::new(load_trained_encoder(&edir)?))
             } else {
                 None
             };

@@ -189,7 +189,7 @@ impl Scanner {
             // The encoder was trained with this detector and lives in its folder.
             Some(enc) => {
                 let model = LoadedModel {
-                    encoder: Box::new(enc),
+                    encoder: enc,
                     spec: None,
                     source: detector.dir.join(crate::detector::ENCODER_DIR),
                     default_layers: LayerSelection::Last,
