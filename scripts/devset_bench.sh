@@ -16,6 +16,8 @@
 # Environment:
 #   EARMARK               the binary (default: target/release/earmark, built with
 #                         `cargo build --release --locked` when missing)
+#   EARMARK_BENCH_DETECTOR  an already trained detector folder: copied to OUT/det instead of
+#                         training (the train row then says so); for measuring saved detectors.
 #   EARMARK_BENCH_CACHE   `cold` (default): the embedding cache is a fresh OUT/cache, removed at the
 #                         end, so train and scan times include computing embeddings; `warm`: use the
 #                         usual cache ($EARMARK_CACHE or ~/.cache/earmark/embeddings).
@@ -87,8 +89,13 @@ step() {
   echo "== $name: $(tail -n 1 "$OUT/logs/$name.time" | awk '{printf "%s s wall, %.0f MiB peak RSS", $1, $2 / 1024}')" >&2
 }
 
-step train "$bin" train --audio "$DEV/train/audio" --weak "$DEV/train/weak.tsv" --out "$OUT/det" \
-  ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"}
+if [ -n "${EARMARK_BENCH_DETECTOR:-}" ]; then
+  cp -r "$EARMARK_BENCH_DETECTOR" "$OUT/det"
+  echo "== train: skipped, detector copied from $EARMARK_BENCH_DETECTOR" >&2
+else
+  step train "$bin" train --audio "$DEV/train/audio" --weak "$DEV/train/weak.tsv" --out "$OUT/det" \
+    ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"}
+fi
 step scan "$bin" scan --detector "$OUT/det" --out "$OUT/scan" --scores "$DEV/test/audio"
 step scan_long "$bin" scan --detector "$OUT/det" --out "$OUT/scan_long" "$DEV/long/audio"
 # without a --psds-scenario flag, eval computes and writes both PSDS1 and PSDS2
