@@ -615,9 +615,9 @@ async function scanFinished(job) {
 
 // ---------------------------------------------------------------- train dialog
 const POOLINGS = { pooled: ['mean', 'max', 'mean_max'], mil: ['max', 'mean', 'linear_softmax', 'attention', 'auto_pool'] };
-// Each head's pooling when none is picked, as `earmark train` has them: the CRNN's MIL pooling is
-// linear_softmax, a MIL head's max; max keeps a short event's trace in a long pooled window.
-const POOLING_DEFAULT = { crnn: 'linear_softmax', mil: 'max' };
+// Each head's pooling when none is picked, as `earmark train` has them: max for the CRNN and a MIL
+// head; max keeps a short event's trace in a long pooled window.
+const POOLING_DEFAULT = { crnn: 'max', mil: 'max' };
 function fillPoolings() {
   const head = $('train-head').value, sel = $('train-pooling');
   if (sel.dataset.head === head) return;

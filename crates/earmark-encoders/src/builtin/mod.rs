@@ -8,6 +8,7 @@
 //!   an own RNG (candle's CPU RNG cannot be seeded).
 
 pub mod conv2d;
+pub mod pcen;
 pub mod scratch;
 
 pub use scratch::{init_seeded, ScratchCnn, ScratchConfig, ScratchEncoder};

@@ -84,9 +84,18 @@ pub struct ScratchConfig {
     pub norm: bool,
     /// Add each block's input to its output where the widths agree (residual blocks).
     pub residual: bool,
-    /// Per-channel energy normalisation ([`pcen`]) instead of the per-clip band
+    /// Per-channel energy normalisation ([`super::pcen::pcen`]) instead of the per-clip band
     /// standardisation.
     pub pcen: bool,
+    /// Subtract each band's median over the clip and divide by `norm_floor_db` instead of the
+    /// per-clip standardisation ([`super::pcen::median_background`]). The median of a band is
+    /// its background level and barely moves when a short event is added, so a frame's input
+    /// says how far it stands above the background and little about the rest of the clip.
+    /// Standardising by the clip's mean and spread instead lets every frame see that the clip
+    /// holds a loud event somewhere: trained through linear-softmax pooling, the CRNN learned to
+    /// raise whole windows around an event (measured: no event matched on synthetic test
+    /// recordings whose clips it classified with ROC-AUC 0.97).
+    pub median_background: bool,
     /// Channels of 3×3 time-frequency blocks before the 1-D blocks
     /// ([`super::conv2d::SpectroConv`]); each halves the bands, the first pools time. Empty:
     /// none (the 1-D blocks read the bands as channels).
@@ -111,6 +120,7 @@ impl Default for ScratchConfig {
             norm: false,
             residual: false,
             pcen: false,
+            median_background: false,
             conv2d_channels: Vec::new(),
         }
     }
@@ -414,46 +424,6 @@ impl TimeConv {
     }
 }
 
-/// Per-channel energy normalisation (Wang et al. 2017, "Trainable frontend for robust and
-/// far-field keyword spotting"; librosa's `pcen` defaults as Lostanlen et al. 2019 recommend for
-/// outdoor and far-field sound): each band's magnitude is divided by its own smoothed history
-/// (`M[t] = (1 − b)·M[t−1] + b·E[t]`, time constant 0.4 s, `M[0] = E[0]`) raised to
-/// α = 0.98, then compressed, `(E/(ε + M)^α + δ)^r − δ^r` with δ = 2, r = 0.5. Stationary
-/// background (hum, ambience, music beds) tends to 0 and onsets stand out, whatever the
-/// recording's level. Input: dB power log-mel `[B, T, M]` (magnitude = 10^(dB/20), scaled by 2³¹
-/// as librosa advises for audio in [−1, 1]); padded frames (mask 0) come out 0. It has no
-/// learned parameters, so it runs outside the autograd graph.
-pub fn pcen(x: &Tensor, mask: &Tensor, hop_secs: f64) -> candle_core::Result<Tensor> {
-    let (b, t, m) = x.dims3()?;
-    let v = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let mk = mask.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let frames = 0.4 / hop_secs.max(1e-6);
-    let coef = ((1.0 + 4.0 * frames * frames).sqrt() - 1.0) / (2.0 * frames * frames);
-    let (alpha, delta, r, eps) = (0.98f64, 2.0f64, 0.5f64, 1e-6f64);
-    let scale = 2f64.powi(31);
-    let mut out = vec![0f32; v.len()];
-    for bi in 0..b {
-        let mut state = vec![0f64; m];
-        for ti in 0..t {
-            let row = (bi * t + ti) * m;
-            if mk[bi * t + ti] <= 0.5 {
-                continue;
-            }
-            for j in 0..m {
-                let e = 10f64.powf(v[row + j] as f64 / 20.0) * scale;
-                state[j] = if ti == 0 {
-                    e
-                } else {
-                    (1.0 - coef) * state[j] + coef * e
-                };
-                let g = e / (eps + state[j]).powf(alpha);
-                out[row + j] = ((g + delta).powf(r) - delta.powf(r)) as f32;
-            }
-        }
-    }
-    Tensor::from_vec(out, (b, t, m), x.device())
-}
-
 /// The CNN (see the module docs). Build it on a `VarBuilder` over a `VarMap` to train it.
 #[derive(Debug)]
 pub struct ScratchCnn {
@@ -613,11 +583,13 @@ impl ScratchCnn {
         let x = mel.to_dtype(DType::F32)?;
         let mask = mask.to_dtype(DType::F32)?;
         let x = if self.cfg.pcen {
-            pcen(
+            super::pcen::pcen(
                 &x,
                 &mask,
                 self.cfg.hop_length as f64 / self.cfg.sample_rate as f64,
             )?
+        } else if self.cfg.median_background {
+            super::pcen::median_background(&x, &mask, self.cfg.norm_floor_db)?
         } else {
             self.normalise(&x, &mask)?
         };

@@ -613,7 +613,7 @@ async fn train_scan_rethreshold_and_save() {
 }
 
 /// The body the dialog sends with its defaults (every field filled in, head `crnn`, pooling
-/// `linear_softmax`) plans the same training as a body naming nothing, which is
+/// `max`) plans the same training as a body naming nothing, which is
 /// `earmark train --audio DIR --weak TSV`'s; other encoders and strong labels keep gbt.
 #[test]
 fn the_dialogs_defaults_plan_the_clis_crnn() {
@@ -627,7 +627,7 @@ fn the_dialogs_defaults_plan_the_clis_crnn() {
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let dialog = plan(json!({
-        "name": "detector-1", "encoder": "scratch", "layers": "last", "pooling": "linear_softmax",
+        "name": "detector-1", "encoder": "scratch", "layers": "last", "pooling": "max",
         "head": "crnn", "calibration": "isotonic", "labels": "weak"
     }));
     let bare = plan(json!({"name": "detector-1"}));

@@ -467,7 +467,7 @@ async fn train_scan_threshold_and_label_in_a_real_browser() {
     );
 
     // The dialog's defaults are `earmark train --audio DIR --weak TSV`'s: the built-in encoder,
-    // clip labels, the CRNN with linear_softmax pooling; a pretrained encoder switches the head
+    // clip labels, the CRNN with max pooling; a pretrained encoder switches the head
     // to gbt (its CLI default), as clip labels → strong ones do, and back.
     let defaults = page
         .js(
@@ -484,7 +484,7 @@ async fn train_scan_threshold_and_label_in_a_real_browser() {
         .await;
     assert_eq!(
         defaults["first"],
-        json!({"encoder": "scratch", "labels": "weak", "head": "crnn", "pooling": "linear_softmax"}),
+        json!({"encoder": "scratch", "labels": "weak", "head": "crnn", "pooling": "max"}),
         "{defaults}"
     );
     if !defaults["pretrained"].is_null() {
@@ -493,7 +493,7 @@ async fn train_scan_threshold_and_label_in_a_real_browser() {
     assert_eq!(defaults["strong"], "gbt", "{defaults}");
     assert_eq!(
         defaults["back"],
-        json!({"head": "crnn", "pooling": "linear_softmax"}),
+        json!({"head": "crnn", "pooling": "max"}),
         "{defaults}"
     );
 

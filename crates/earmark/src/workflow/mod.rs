@@ -336,18 +336,17 @@ fn evaluate_model(
         .map(|&i| data.clips[i].targets.clone())
         .collect();
     let names: Vec<String> = data.labels.names().to_vec();
-    let val_weak_localisation =
-        crate::detector::crnn::choose_post(
-            &trained.val,
-            &val_targets,
-            &names,
-            trained.grid,
-            crate::detector::ThresholdRule::BestF1,
-        )
-            .map(|posts| posts.iter().map(|p| p.f1).sum::<f64>() / posts.len().max(1) as f64)
-            .map_err(|e| WorkflowError::Data {
-                what: format!("weak-label localisation: {e}"),
-            })?;
+    let val_weak_localisation = crate::detector::crnn::choose_post(
+        &trained.val,
+        &val_targets,
+        &names,
+        trained.grid,
+        crate::detector::ThresholdRule::BestF1,
+    )
+    .map(|posts| posts.iter().map(|p| p.f1).sum::<f64>() / posts.len().max(1) as f64)
+    .map_err(|e| WorkflowError::Data {
+        what: format!("weak-label localisation: {e}"),
+    })?;
     let (clip_auc, clip_ap) = clip_ranking(
         &targets_of(data, &split.test),
         &clip_probs(&trained.test),

