@@ -112,8 +112,10 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let head = resolve_head(&args.encoder, args.weak.is_some(), args.head)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    // The CRNN learns from audio with clip labels; an embeddings matrix has neither.
+    let from_audio_weak = args.weak.is_some() && args.embeddings.is_none();
+    let head =
+        resolve_head(&args.encoder, from_audio_weak, args.head).map_err(|e| anyhow::anyhow!(e))?;
     if head == HeadKindArg::Crnn {
         return run_crnn(&args, start);
     }

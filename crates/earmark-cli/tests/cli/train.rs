@@ -270,10 +270,15 @@ fn train_from_audio_with_weak_and_strong_labels() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(mdet.join("head").is_dir());
+    // With the built-in encoder, `--head mil` trains the encoder too (the CRNN): a frozen random
+    // encoder is never what a weak-label run gets.
+    assert!(mdet.join("encoder/model.safetensors").is_file());
     let m = manifest(&mdet);
-    assert_eq!(m["head"]["kind"], "mil");
+    assert_eq!(m["head"]["kind"], "crnn");
+    assert_eq!(m["input"]["encoder"]["name"], "crnn");
     assert_eq!(m["input"]["pooling"], "max");
-    assert_eq!(m["head"]["options"]["frame_head"]["type"], "linear");
+    assert_eq!(m["head"]["options"]["crnn"]["train"]["max_epochs"], 3);
+    assert!(m["post"].as_object().is_some_and(|p| !p.is_empty()));
     // A MIL detector scores frames, not rows: predict says so.
     let npz = dir.path().join("rows.npz");
     let mut n = Npz::new();
