@@ -49,8 +49,7 @@ use earmark_detect::{events, median_filter, PerClass, PostProcess};
 use earmark_encoders::builtin::{ScratchCnn, ScratchConfig, ScratchEncoder};
 use earmark_heads::{
     predict, stratified_split, train_augmented, AugmentOptions, Example, FrameHead, HeadConfig,
-    HeadKind, LogMelAugment, MilModel, MilOutput, Pooling, Prediction, TrainHooks, TrainOptions,
-    TrainReport,
+    LogMelAugment, MilModel, MilOutput, Pooling, Prediction, TrainHooks, TrainOptions, TrainReport,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -116,15 +115,7 @@ pub fn build_crnn(
     let head_vars = VarMap::new();
     let cnn = ScratchCnn::new(cfg, VarBuilder::from_varmap(&cnn_vars, DType::F32, device))?;
     let head = FrameHead::new(
-        HeadConfig {
-            in_dim: cfg.dim(),
-            n_classes,
-            kind: HeadKind::Linear,
-            pooling,
-            dropout: 0.0,
-            input_mean: None,
-            input_std: None,
-        },
+        HeadConfig::linear(cfg.dim(), n_classes, pooling),
         VarBuilder::from_varmap(&head_vars, DType::F32, device),
     )?;
     let all_vars = VarMap::new();

@@ -5,11 +5,11 @@
 
 use super::data::Dataset;
 use super::WorkflowError;
-use crate::detector::crnn::CrnnMil;
+use crate::detector::crnn::build_crnn;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use earmark_core::FrameGrid;
-use earmark_encoders::builtin::{ScratchCnn, ScratchConfig};
+use earmark_encoders::builtin::ScratchConfig;
 use earmark_encoders::{Device, Encoder, LayerSelection};
 use earmark_heads::{
     fit_standardizer, predict, train, Example, FrameHead, HeadConfig, HeadKind, Pooling,
@@ -226,24 +226,17 @@ pub fn train_scratch(
     opts: &TrainOptions,
 ) -> Result<Trained, WorkflowError> {
     let device = Device::Cpu;
-    let cfg = ScratchConfig::default();
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let cnn = ScratchCnn::new(&cfg, vb.pp("cnn"))?;
-    let head = FrameHead::new(
-        HeadConfig {
-            in_dim: cfg.dim(),
-            n_classes: classes,
-            kind: HeadKind::Linear,
-            pooling,
-            dropout: 0.0,
-            input_mean: None,
-            input_std: None,
-        },
-        vb.pp("head"),
-    )?;
-    earmark_heads::init_varmap(&varmap, opts.seed)?;
-    let model = CrnnMil { cnn, head };
+    let parts = build_crnn(
+        &ScratchConfig::default(),
+        classes,
+        pooling,
+        opts.seed,
+        &device,
+    )
+    .map_err(|e| WorkflowError::Data {
+        what: format!("building the scratch CNN: {e}"),
+    })?;
+    let (model, varmap) = (parts.model, parts.all_vars);
     let train_ex = pick(&log_mel.examples, &split.train);
     let val_ex = pick(&log_mel.examples, &split.val);
     let report = train(&model, &varmap, &train_ex, &val_ex, opts, &device)?;
